@@ -1,0 +1,18 @@
+"""milearn_core: multi-instance learning with a scikit-learn API.
+
+Bags of instances in, bag labels out; per-instance weights say which instances drive each bag.
+"""
+
+from .bags import BagError, BagMinMaxScaler, BagStandardScaler, BagTransformer, check_bags
+from .estimators import BagWrapper, InstanceWrapper, MILClassifier, MILRegressor, MISVM
+from .kid import instance_weights, kid_accuracy, kid_spearman, leave_one_out_weights
+from .persist import ModelFileError, load_model, save_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BagError", "BagMinMaxScaler", "BagStandardScaler", "BagTransformer", "BagWrapper",
+    "InstanceWrapper", "MILClassifier", "MILRegressor", "MISVM", "ModelFileError",
+    "check_bags", "instance_weights", "kid_accuracy", "kid_spearman", "leave_one_out_weights",
+    "load_model", "save_model",
+]

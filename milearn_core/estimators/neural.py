@@ -1,0 +1,348 @@
+"""Neural MIL estimators with a scikit-learn API: :class:`MILRegressor`, :class:`MILClassifier`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.validation import check_is_fitted
+
+from ..bags import PackedBags, check_bag_targets, check_bags, pack_bags
+from ..kid import leave_one_out_weights, normalize_per_bag
+from ..persist import PersistMixin
+from ..nn.networks import INSTANCE_POOLINGS, MILNetwork, MILOutput
+from ..training import DeviceBags, predict_network, resolve_device, train_network
+
+__all__ = ["MILRegressor", "MILClassifier"]
+
+# Poolings whose own weights carry no information (every instance counts the same): "auto"
+# weights come from leave-one-instance-out attribution instead.
+_UNINFORMATIVE_POOLINGS = {"mean", "sum"}
+
+
+class _BaseMILNetwork(PersistMixin, BaseEstimator):
+    """Shared fit/predict machinery; subclasses define targets, loss and weights."""
+
+    def __init__(
+        self,
+        pooling: str = "attention",
+        hidden_layer_sizes: tuple[int, ...] = (256, 128),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        instance_dropout: float = 0.0,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+        batch_size: int = 32,
+        max_epochs: int = 200,
+        early_stopping: bool = True,
+        validation_fraction: float = 0.1,
+        patience: int = 20,
+        pooling_kwargs: dict | None = None,
+        random_state: int | None = None,
+        device: str = "cpu",
+    ):
+        self.pooling = pooling
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.instance_dropout = instance_dropout
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.pooling_kwargs = pooling_kwargs
+        self.random_state = random_state
+        self.device = device
+
+    # Subclasses define _encode_targets(y) -> (targets, n_outputs), _loss(out, target),
+    # _bag_scores(X) -> 2-D scores for attribution, and _instance_mode_weights(out, packed).
+
+    def _stratify(self, y: np.ndarray) -> np.ndarray | None:
+        return None
+
+    # -- fitting -----------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if not 0 <= self.dropout < 1 or not 0 <= self.instance_dropout < 1:
+            raise ValueError("dropout and instance_dropout must lie in [0, 1)")
+        if self.batch_size < 1 or self.max_epochs < 1:
+            raise ValueError("batch_size and max_epochs must be positive")
+        if self.early_stopping and not 0 < self.validation_fraction < 1:
+            raise ValueError("validation_fraction must lie in (0, 1) when early_stopping=True")
+
+    def fit(self, X, y):
+        """Fit the network on bags ``X`` and bag labels ``y``.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_instances_i, n_features)
+        y : array-like of shape (n_bags,) or (n_bags, n_outputs)
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        bags = check_bags(X)
+        y = check_bag_targets(y, len(bags))
+        device = resolve_device(self.device)
+        targets, n_outputs = self._encode_targets(y)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+        ids = np.arange(len(bags))
+        val_ids = None
+        if self.early_stopping and len(bags) >= 10:
+            ids, val_ids = train_test_split(
+                ids, test_size=self.validation_fraction, random_state=seed,
+                stratify=self._stratify(y),
+            )
+        self.n_features_in_ = bags[0].shape[1]
+        self.n_outputs_ = n_outputs
+        train = DeviceBags(pack_bags([bags[i] for i in ids]), device)
+        val = DeviceBags(pack_bags([bags[i] for i in val_ids]), device) if val_ids is not None else None
+        targets = targets.to(device)
+        fork_devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(seed)
+            self.network_ = self._build_network().to(device)
+            self.history_ = train_network(
+                self.network_, train, targets[torch.as_tensor(ids, device=device)], self._loss,
+                val=val,
+                y_val=None if val_ids is None else targets[torch.as_tensor(val_ids, device=device)],
+                learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+                batch_size=self.batch_size, max_epochs=self.max_epochs, patience=self.patience,
+                instance_dropout=self.instance_dropout, rng=np.random.RandomState(seed),
+                generator=torch.Generator().manual_seed(seed),
+            )
+        self.n_epochs_ = self.history_.n_epochs
+        return self
+
+    def _build_network(self) -> MILNetwork:
+        return MILNetwork(
+            self.n_features_in_, self.n_outputs_, tuple(self.hidden_layer_sizes), self.activation,
+            self.dropout, self.pooling, self.pooling_kwargs,
+        )
+
+    # -- inference ---------------------------------------------------------------------------
+    def _forward(self, X) -> tuple[MILOutput, PackedBags]:
+        check_is_fitted(self, "network_")
+        packed = pack_bags(check_bags(X, n_features=self.n_features_in_))
+        device = next(self.network_.parameters()).device
+        out = predict_network(self.network_, DeviceBags(packed, device))
+        return MILOutput(*(None if t is None else t.float().cpu() for t in out)), packed
+
+    def instance_weights(self, X, method: str = "auto") -> list[np.ndarray]:
+        """Per-instance weights, one 1-D array per bag, each summing to 1.
+
+        Parameters
+        ----------
+        X : sequence of 2-D arrays
+        method : {"auto", "native", "loo"}
+            ``"native"``: the pooling's own weights (attention, routing, max share) or, for
+            instance-level poolings, the instance outputs; ``"loo"``: leave-one-instance-out
+            change of the bag prediction, normalised; ``"auto"``: native, except for mean and
+            sum pooling whose native weights are uniform, where it uses ``"loo"``.
+        """
+        if method not in ("auto", "native", "loo"):
+            raise ValueError(f"method must be 'auto', 'native' or 'loo', got {method!r}")
+        if method == "loo" or (method == "auto" and self.pooling in _UNINFORMATIVE_POOLINGS):
+            check_is_fitted(self, "network_")
+            return leave_one_out_weights(self._bag_scores, check_bags(X, self.n_features_in_))
+        out, packed = self._forward(X)
+        if out.weights is not None:
+            weights = out.weights.numpy()
+        else:
+            weights = self._instance_mode_weights(out, packed)
+        return normalize_per_bag(packed.split(weights))
+
+    def _fitted_state(self) -> dict:
+        return {"n_features_in_": self.n_features_in_, "n_outputs_": self.n_outputs_}
+
+
+class MILRegressor(RegressorMixin, _BaseMILNetwork):
+    """Multi-instance regression network.
+
+    Targets are standardised internally and predictions returned in the original units;
+    2-D ``y`` gives multi-output regression. ``pooling`` names the operator (see
+    :func:`milearn_core.nn.pooling_names`); the default ``"instance_mean"`` scores every instance
+    and averages the scores, which makes instance contributions exact
+    (:meth:`instance_contributions`).
+
+    Parameters
+    ----------
+    pooling : str, default="instance_mean"
+    hidden_layer_sizes : tuple of int, default=(256, 128)
+    activation : str, default="relu"
+    dropout, instance_dropout : float, default=0.0
+    learning_rate, weight_decay : float
+        AdamW settings.
+    batch_size, max_epochs : int
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the bags; stop after ``patience`` epochs without
+        improvement and restore the best weights.
+    pooling_kwargs : dict, optional
+    random_state : int, optional
+    device : {"cpu", "cuda", "auto"}
+
+    Attributes
+    ----------
+    network_ : MILNetwork
+    history_ : TrainingHistory
+    y_mean_, y_scale_ : ndarray
+        Target scaling.
+    """
+
+    def __init__(self, pooling: str = "instance_mean", hidden_layer_sizes=(256, 128),
+                 activation="relu", dropout=0.0, instance_dropout=0.0, learning_rate=1e-3,
+                 weight_decay=1e-4, batch_size=32, max_epochs=200, early_stopping=True,
+                 validation_fraction=0.1, patience=20, pooling_kwargs=None, random_state=None,
+                 device="cpu"):
+        super().__init__(pooling, hidden_layer_sizes, activation, dropout, instance_dropout,
+                         learning_rate, weight_decay, batch_size, max_epochs, early_stopping,
+                         validation_fraction, patience, pooling_kwargs, random_state, device)
+
+    def _encode_targets(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim > 2:
+            raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
+        self._y_ndim = y.ndim
+        y2 = y.reshape(len(y), -1)
+        self.y_mean_ = y2.mean(axis=0)
+        scale = y2.std(axis=0)
+        self.y_scale_ = np.where(scale > 0, scale, 1.0)
+        scaled = (y2 - self.y_mean_) / self.y_scale_
+        return torch.as_tensor(scaled, dtype=torch.float32), y2.shape[1]
+
+    def _loss(self, out, target):
+        return torch.nn.functional.mse_loss(out.bag, target)
+
+    def _unscale(self, values: np.ndarray) -> np.ndarray:
+        return values * self.y_scale_ + self.y_mean_
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted bag labels in the original units."""
+        out, _ = self._forward(X)
+        pred = self._unscale(out.bag.numpy().astype(np.float64))
+        return pred[:, 0] if self._y_ndim == 1 else pred
+
+    def _bag_scores(self, X):
+        return self.predict(X).reshape(len(X), -1)
+
+    def instance_contributions(self, X) -> list[np.ndarray]:
+        """Signed contribution of every instance to its bag's prediction, in target units.
+
+        Only for instance-level poolings, where the bag prediction is an exact function of
+        instance scores: the contributions of a bag add up to its prediction. Arrays are
+        1-D for single-output models, (n_instances, n_outputs) otherwise.
+        """
+        if self.pooling not in INSTANCE_POOLINGS:
+            raise ValueError(
+                f"instance_contributions needs an instance-level pooling "
+                f"({sorted(INSTANCE_POOLINGS)}); this model uses {self.pooling!r}"
+            )
+        out, packed = self._forward(X)
+        contrib = self._contributions(out, packed)
+        parts = packed.split(contrib)
+        return [p[:, 0] for p in parts] if self._y_ndim == 1 else parts
+
+    def _contributions(self, out: MILOutput, packed: PackedBags) -> np.ndarray:
+        scores = out.instance.numpy().astype(np.float64)
+        sizes = packed.sizes[packed.bag_index][:, None]
+        if self.pooling == "instance_mean":
+            return (scores * self.y_scale_ + self.y_mean_) / sizes
+        if self.pooling == "instance_sum":
+            return scores * self.y_scale_ + self.y_mean_ / sizes
+        # instance_max: the winning instance carries the bag's value, the others nothing.
+        bag = out.bag.numpy()[packed.bag_index]
+        winner = scores == bag
+        first = np.zeros_like(winner)
+        for col in range(winner.shape[1]):  # loop over outputs only, vectorised over instances
+            idx = np.flatnonzero(winner[:, col])
+            _, pos = np.unique(packed.bag_index[idx], return_index=True)
+            first[idx[pos], col] = True
+        return first * self._unscale(bag.astype(np.float64))
+
+    def _instance_mode_weights(self, out, packed):
+        return np.abs(self._contributions(out, packed)).sum(axis=1)
+
+    def _fitted_state(self):
+        return {**super()._fitted_state(), "y_mean_": self.y_mean_.tolist(),
+                "y_scale_": self.y_scale_.tolist(), "_y_ndim": self._y_ndim}
+
+
+class MILClassifier(ClassifierMixin, _BaseMILNetwork):
+    """Multi-instance classification network (binary or multi-class, any label type).
+
+    Parameters are those of :class:`MILRegressor` plus ``class_weight`` (None or
+    ``"balanced"``); the default pooling is ``"attention"``.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class labels in the order of :meth:`predict_proba` columns.
+    """
+
+    def __init__(self, pooling: str = "attention", hidden_layer_sizes=(256, 128),
+                 activation="relu", dropout=0.0, instance_dropout=0.0, learning_rate=1e-3,
+                 weight_decay=1e-4, batch_size=32, max_epochs=200, early_stopping=True,
+                 validation_fraction=0.1, patience=20, pooling_kwargs=None, random_state=None,
+                 device="cpu", class_weight: str | None = None):
+        super().__init__(pooling, hidden_layer_sizes, activation, dropout, instance_dropout,
+                         learning_rate, weight_decay, batch_size, max_epochs, early_stopping,
+                         validation_fraction, patience, pooling_kwargs, random_state, device)
+        self.class_weight = class_weight
+
+    def _encode_targets(self, y):
+        if y.ndim != 1:
+            raise ValueError(f"MILClassifier takes 1-D y, got shape {y.shape}")
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(f"y holds a single class ({self.classes_[0]!r}); need at least two")
+        encoded = encoder.transform(y)
+        weights = None
+        if self.class_weight == "balanced":
+            weights = compute_class_weight("balanced", classes=np.arange(len(self.classes_)),
+                                           y=encoded)
+        elif self.class_weight is not None:
+            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+        self._loss_weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        return torch.as_tensor(encoded, dtype=torch.long), len(self.classes_)
+
+    def _stratify(self, y):
+        _, counts = np.unique(y, return_counts=True)
+        return y if counts.min() >= 2 else None
+
+    def _loss(self, out, target):
+        weights = None if self._loss_weights is None else self._loss_weights.to(out.bag.device)
+        return torch.nn.functional.cross_entropy(out.bag, target, weight=weights)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns ordered as ``classes_``."""
+        out, _ = self._forward(X)
+        return torch.softmax(out.bag.double(), dim=1).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class labels."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def _bag_scores(self, X):
+        return self.predict_proba(X)
+
+    def _instance_mode_weights(self, out, packed):
+        # Weight = the instance's own probability of the bag's predicted class.
+        predicted = out.bag.argmax(dim=1)[torch.as_tensor(packed.bag_index)]
+        probs = torch.softmax(out.instance.double(), dim=1)
+        return probs.gather(1, predicted.unsqueeze(1)).squeeze(1).numpy()
+
+    def _fitted_state(self):
+        return {**super()._fitted_state(), "classes_": self.classes_.tolist(),
+                "classes_dtype": self.classes_.dtype.str,
+                "_loss_weights": None if self._loss_weights is None
+                else self._loss_weights.tolist()}
