@@ -4,7 +4,7 @@ Bags of instances in, bag labels out; per-instance weights say which instances d
 """
 
 from .bags import BagError, BagMinMaxScaler, BagStandardScaler, BagTransformer, check_bags
-from .estimators import BagWrapper, InstanceWrapper, MILClassifier, MILRegressor, MISVM
+from .estimators import MISVM, BagWrapper, InstanceWrapper, MILClassifier, MILRegressor
 from .kid import instance_weights, kid_accuracy, kid_spearman, leave_one_out_weights
 from .persist import ModelFileError, load_model, save_model
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone, is_classifier
-from sklearn.preprocessing import LabelEncoder
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
@@ -189,16 +188,25 @@ class MISVM(PersistMixin, ClassifierMixin, BaseEstimator):
     C, kernel, gamma, class_weight : SVC parameters
     max_iter : int
         Rounds of relabelling; stops earlier when labels (witnesses) no longer change.
+    positive_class : label, optional
+        The label of positive bags (those holding a witness). Default: the larger of the two
+        labels, as in scikit-learn's binary convention.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        ``[negative, positive]``.
     """
 
     def __init__(self, variant: str = "mi", C: float = 1.0, kernel: str = "rbf",
-                 gamma="scale", class_weight=None, max_iter: int = 20):
+                 gamma="scale", class_weight=None, max_iter: int = 20, positive_class=None):
         self.variant = variant
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
         self.class_weight = class_weight
         self.max_iter = max_iter
+        self.positive_class = positive_class
 
     def _svc(self):
         return SVC(C=self.C, kernel=self.kernel, gamma=self.gamma, class_weight=self.class_weight)
@@ -208,11 +216,16 @@ class MISVM(PersistMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"variant must be 'mi' or 'MI', got {self.variant!r}")
         bags = check_bags(X, dtype=np.float64)
         y = check_bag_targets(y, len(bags))
-        encoder = LabelEncoder().fit(y)
-        if len(encoder.classes_) != 2:
-            raise ValueError(f"MISVM is binary; y holds {len(encoder.classes_)} classes")
-        self.classes_ = encoder.classes_
-        positive = encoder.transform(y) == 1
+        labels = np.unique(y)
+        if len(labels) != 2:
+            raise ValueError(f"MISVM is binary; y holds {len(labels)} classes")
+        if self.positive_class is not None:
+            if self.positive_class not in labels:
+                raise ValueError(f"positive_class {self.positive_class!r} is not in y ({labels})")
+            labels = np.array([labels[labels != self.positive_class][0], self.positive_class],
+                              dtype=labels.dtype)
+        self.classes_ = labels
+        positive = y == labels[1]
         packed = pack_bags(bags)
         self.n_features_in_ = packed.instances.shape[1]
         in_positive = positive[packed.bag_index]
@@ -222,8 +235,8 @@ class MISVM(PersistMixin, ClassifierMixin, BaseEstimator):
 
     def _fit_mi(self, packed, in_positive, positive):
         labels = in_positive.astype(int)
-        svc = None
-        for iteration in range(1, self.max_iter + 1):
+        svc, n_iter = None, 0
+        for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - n_iter is returned
             svc = self._svc().fit(packed.instances, labels)
             scores = svc.decision_function(packed.instances)
             new = (in_positive & (scores > 0)).astype(int)
@@ -233,7 +246,7 @@ class MISVM(PersistMixin, ClassifierMixin, BaseEstimator):
             if np.array_equal(new, labels):
                 break
             labels = new
-        return svc, iteration
+        return svc, n_iter
 
     def _fit_MI(self, packed, in_positive, positive):
         neg_rows = np.flatnonzero(~in_positive)
@@ -241,9 +254,8 @@ class MISVM(PersistMixin, ClassifierMixin, BaseEstimator):
         # Start from the centroid of every positive bag.
         witnesses = np.stack([packed.instances[packed.offsets[b]:packed.offsets[b + 1]].mean(0)
                               for b in pos_bags])
-        chosen = None
-        svc = None
-        for iteration in range(1, self.max_iter + 1):
+        chosen, svc, n_iter = None, None, 0
+        for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - n_iter is returned
             Xt = np.vstack([packed.instances[neg_rows], witnesses])
             yt = np.r_[np.zeros(len(neg_rows), int), np.ones(len(pos_bags), int)]
             svc = self._svc().fit(Xt, yt)
@@ -252,7 +264,7 @@ class MISVM(PersistMixin, ClassifierMixin, BaseEstimator):
                 break
             chosen = best
             witnesses = packed.instances[best]
-        return svc, iteration
+        return svc, n_iter
 
     @staticmethod
     def _argmax_per_bag(scores, packed) -> np.ndarray:

@@ -13,8 +13,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..bags import PackedBags, check_bag_targets, check_bags, pack_bags
 from ..kid import leave_one_out_weights, normalize_per_bag
-from ..persist import PersistMixin
 from ..nn.networks import INSTANCE_POOLINGS, MILNetwork, MILOutput
+from ..persist import PersistMixin
 from ..training import DeviceBags, predict_network, resolve_device, train_network
 
 __all__ = ["MILRegressor", "MILClassifier"]
