@@ -107,7 +107,8 @@ def train_network(
     With a validation set, the epoch of lowest validation loss wins and training stops after
     ``patience`` epochs without improvement; without one, the lowest training loss wins.
     """
-    optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=weight_decay,
+                                  foreach=True)
     history = TrainingHistory()
     best_loss, best_state, waited = float("inf"), None, 0
     start = time.perf_counter()

@@ -1,0 +1,27 @@
+"""Helpers shared by the benchmark scripts: results folder and JSON output."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def save_results(name: str, results: dict) -> Path:
+    """Write ``results`` (plus machine facts) to benchmarks/results/NAME.json and say so."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **results}, indent=2))
+    print(f"saved {path}")
+    return path
