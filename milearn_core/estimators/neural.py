@@ -213,8 +213,10 @@ class MILRegressor(RegressorMixin, _BaseMILNetwork):
             raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
         self._y_ndim = y.ndim
         y2 = y.reshape(len(y), -1)
-        self.y_mean_ = y2.mean(axis=0)
-        scale = y2.std(axis=0)
+        # An additive model (instance_sum) has no bag-level intercept to spread over instances:
+        # targets are only scaled, so instance scores are the instances' whole contributions.
+        self.y_mean_ = np.zeros(y2.shape[1]) if self.pooling == "instance_sum" else y2.mean(axis=0)
+        scale = np.sqrt(((y2 - self.y_mean_) ** 2).mean(axis=0))
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         scaled = (y2 - self.y_mean_) / self.y_scale_
         return torch.as_tensor(scaled, dtype=torch.float32), y2.shape[1]

@@ -1,0 +1,209 @@
+"""Per-instance descriptors: 2-D sets for fragments, 3-D sets for conformers.
+
+Dummy atoms at cut points (``dummy_atoms``): ``"keep"`` (default) describes the fragment with its
+``*`` atoms, whose isotope carries the BRICS type of the cut, so a fragment's descriptors know
+what it was attached to (this gave the better fragment-logP fit); ``"cap"`` replaces every ``*``
+by hydrogen and describes the capped piece. SMILES and drawings always keep the ``*``. Non-finite values (a descriptor RDKit cannot compute) become 0 and are
+reported to the caller with their names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from itertools import combinations_with_replacement
+from pathlib import Path
+
+import numpy as np
+from rdkit import Chem, RDConfig, RDLogger
+from rdkit.Chem import ChemicalFeatures, Descriptors, rdFingerprintGenerator, rdMolDescriptors
+
+__all__ = ["DESCRIPTORS_2D", "DESCRIPTORS_3D", "cap_dummies", "describe_fragment",
+           "describe_conformer", "descriptor_names"]
+
+_FAMILIES = ("Donor", "Acceptor", "NegIonizable", "PosIonizable", "Aromatic", "LumpedHydrophobe")
+_PAIRS = list(combinations_with_replacement(range(len(_FAMILIES)), 2))
+_TOPO_BINS = (1, 3, 5, 8)  # bond-count bin edges (lower bounds)
+_DIST_BINS = (0.0, 3.0, 5.0, 7.0, 10.0)  # angstrom bin edges (lower bounds)
+
+
+def cap_dummies(mol: Chem.Mol) -> Chem.Mol:
+    """Remove dummy atoms, giving each attachment atom a hydrogen (the capped fragment).
+
+    Falls back to the fragment with its dummies (ring information initialised) when the capped
+    piece cannot be sanitised.
+    """
+    dummies = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() == 0]
+    rw = Chem.RWMol(mol)
+    for idx in sorted(dummies, reverse=True):
+        for nbr in rw.GetAtomWithIdx(idx).GetNeighbors():
+            # Atoms with a fixed H count (bracket atoms, aromatic heteroatoms) need the H spelt out;
+            # the others regain it as an implicit hydrogen.
+            if nbr.GetNoImplicit() or (nbr.GetIsAromatic() and nbr.GetAtomicNum() != 6):
+                nbr.SetNumExplicitHs(nbr.GetNumExplicitHs() + 1)
+        rw.RemoveAtom(idx)
+    capped = rw.GetMol()
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        Chem.SanitizeMol(capped)
+        return capped
+    except Exception:
+        return keep_dummies(mol)
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+
+
+@lru_cache(maxsize=8)
+def _morgan(radius: int, size: int):
+    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=size)
+
+
+@lru_cache(maxsize=1)
+def _feature_factory():
+    return ChemicalFeatures.BuildFeatureFactory(str(Path(RDConfig.RDDataDir) / "BaseFeatures.fdef"))
+
+
+def _features(mol: Chem.Mol):
+    return [(f.GetFamily(), f.GetAtomIds()) for f in _feature_factory().GetFeaturesForMol(mol)
+            if f.GetFamily() in _FAMILIES]
+
+
+def _pharmacophore(mol: Chem.Mol, distances: np.ndarray, bins: Sequence[float],
+                   point=lambda ids: ids) -> np.ndarray:
+    """Family counts plus family-pair counts binned by distance between feature centres."""
+    feats = _features(mol)
+    counts = np.zeros(len(_FAMILIES))
+    pair_counts = np.zeros((len(_PAIRS), len(bins)))
+    fam = [_FAMILIES.index(f) for f, _ in feats]
+    for f in fam:
+        counts[f] += 1
+    pair_index = {p: k for k, p in enumerate(_PAIRS)}
+    for i in range(len(feats)):
+        for j in range(i + 1, len(feats)):
+            d = distances(feats[i][1], feats[j][1])
+            b = int(np.searchsorted(bins, d, side="right")) - 1
+            pair_counts[pair_index[tuple(sorted((fam[i], fam[j])))], max(b, 0)] += 1
+    return np.concatenate([counts, pair_counts.ravel()])
+
+
+def _pharmacophore_2d(mol: Chem.Mol) -> np.ndarray:
+    topo = Chem.GetDistanceMatrix(mol)
+    return _pharmacophore(mol, lambda a, b: topo[np.ix_(a, b)].min(), _TOPO_BINS)
+
+
+def _pharmacophore_3d(mol: Chem.Mol, conf_id: int) -> np.ndarray:
+    pos = mol.GetConformer(conf_id).GetPositions()
+    return _pharmacophore(
+        mol, lambda a, b: float(np.linalg.norm(pos[list(a)].mean(0) - pos[list(b)].mean(0))),
+        _DIST_BINS)
+
+
+_RDKIT_2D = [(name, fn) for name, fn in Descriptors._descList]
+
+
+def _rdkit_2d(mol: Chem.Mol) -> np.ndarray:
+    values = []
+    for _, fn in _RDKIT_2D:
+        try:
+            values.append(float(fn(mol)))
+        except Exception:  # a descriptor that fails on this (fragment) molecule
+            values.append(np.nan)
+    return np.asarray(values)
+
+
+DESCRIPTORS_2D = {
+    "morgan": lambda mol, radius=2, size=2048: _morgan(radius, size)
+    .GetCountFingerprintAsNumPy(mol).astype(np.float64),
+    "rdkit2d": lambda mol, **_: _rdkit_2d(mol),
+    "pharmacophore": lambda mol, **_: _pharmacophore_2d(mol),
+}
+
+_SHAPE = ("CalcPMI1", "CalcPMI2", "CalcPMI3", "CalcNPR1", "CalcNPR2", "CalcRadiusOfGyration",
+          "CalcAsphericity", "CalcEccentricity", "CalcInertialShapeFactor",
+          "CalcSpherocityIndex", "CalcPBF")
+
+DESCRIPTORS_3D = {
+    "shape": lambda m, c: np.array([getattr(rdMolDescriptors, f)(m, confId=c) for f in _SHAPE]),
+    "autocorr3d": lambda m, c: np.array(rdMolDescriptors.CalcAUTOCORR3D(m, confId=c)),
+    "rdf": lambda m, c: np.array(rdMolDescriptors.CalcRDF(m, confId=c)),
+    "morse": lambda m, c: np.array(rdMolDescriptors.CalcMORSE(m, confId=c)),
+    "whim": lambda m, c: np.array(rdMolDescriptors.CalcWHIM(m, confId=c)),
+    "getaway": lambda m, c: np.array(rdMolDescriptors.CalcGETAWAY(m, confId=c)),
+    "usr": lambda m, c: np.array(rdMolDescriptors.GetUSR(m, confId=c)),
+    "usrcat": lambda m, c: np.array(rdMolDescriptors.GetUSRCAT(m, confId=c)),
+    "pharmacophore3d": _pharmacophore_3d,
+}
+
+
+def descriptor_names(kind: str, radius: int = 2, size: int = 2048) -> list[str]:
+    """Column names of one descriptor set."""
+    if kind == "morgan":
+        return [f"morgan{radius}_{i}" for i in range(size)]
+    if kind == "rdkit2d":
+        return [name for name, _ in _RDKIT_2D]
+    if kind in ("pharmacophore", "pharmacophore3d"):
+        bins = _TOPO_BINS if kind == "pharmacophore" else _DIST_BINS
+        pairs = [f"{_FAMILIES[a]}-{_FAMILIES[b]}@{lo}" for a, b in _PAIRS for lo in bins]
+        return [f"{kind}:{f}" for f in _FAMILIES] + [f"{kind}:{p}" for p in pairs]
+    if kind == "shape":
+        return [f.removeprefix("Calc") for f in _SHAPE]
+    if kind in DESCRIPTORS_3D:
+        probe = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+        from rdkit.Chem import AllChem
+
+        AllChem.EmbedMolecule(probe, randomSeed=1)
+        return [f"{kind}_{i}" for i in range(len(DESCRIPTORS_3D[kind](probe, -1)))]
+    raise ValueError(f"unknown descriptor set {kind!r}")
+
+
+def _finite(values: np.ndarray, names_of) -> tuple[np.ndarray, list[str]]:
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return values, []
+    names = names_of()
+    return np.where(bad, 0.0, values), [names[i] for i in np.flatnonzero(bad)]
+
+
+def keep_dummies(mol: Chem.Mol) -> Chem.Mol:
+    """The fragment with its dummy atoms, property cache and ring information initialised."""
+    mol = Chem.Mol(mol)
+    mol.UpdatePropertyCache(strict=False)
+    Chem.FastFindRings(mol)
+    return mol
+
+
+DUMMY_HANDLING = {"keep": keep_dummies, "cap": cap_dummies}
+
+
+def describe_fragment(mol: Chem.Mol, kinds: Sequence[str], radius: int = 2, size: int = 2048,
+                      dummy_atoms: str = "keep") -> tuple[np.ndarray, list[str]]:
+    """Concatenated 2-D descriptor sets of one fragment.
+
+    Returns the vector and the names of values that were not finite (set to 0).
+    """
+    if dummy_atoms not in DUMMY_HANDLING:
+        raise ValueError(f"dummy_atoms must be 'keep' or 'cap', got {dummy_atoms!r}")
+    capped = DUMMY_HANDLING[dummy_atoms](mol)
+    parts, issues = [], []
+    for kind in kinds:
+        if kind not in DESCRIPTORS_2D:
+            raise ValueError(f"unknown 2-D descriptor set {kind!r}; choose from {sorted(DESCRIPTORS_2D)}")
+        values, bad = _finite(DESCRIPTORS_2D[kind](capped, radius=radius, size=size),
+                              lambda k=kind: descriptor_names(k, radius, size))
+        parts.append(values)
+        issues += bad
+    return np.concatenate(parts), issues
+
+
+def describe_conformer(mol: Chem.Mol, conf_id: int, kinds: Sequence[str]
+                       ) -> tuple[np.ndarray, list[str]]:
+    """Concatenated 3-D descriptor sets of one conformer (``mol`` with explicit Hs)."""
+    parts, issues = [], []
+    for kind in kinds:
+        if kind not in DESCRIPTORS_3D:
+            raise ValueError(f"unknown 3-D descriptor set {kind!r}; choose from {sorted(DESCRIPTORS_3D)}")
+        values, bad = _finite(np.asarray(DESCRIPTORS_3D[kind](mol, conf_id), dtype=np.float64),
+                              lambda k=kind: descriptor_names(k))
+        parts.append(values)
+        issues += bad
+    return np.concatenate(parts), issues

@@ -1,0 +1,214 @@
+"""MoleculeBagger: SMILES in, bags of per-instance descriptors out (a scikit-learn transformer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from joblib import Parallel, delayed
+from rdkit import Chem
+from sklearn.base import BaseEstimator, TransformerMixin
+from tqdm.auto import tqdm
+
+from .conformers import ConformerError, ConformerSettings, generate_conformers
+from .descriptors import DESCRIPTORS_2D, DESCRIPTORS_3D, describe_conformer, describe_fragment
+from .fragments import FRAGMENTERS, fragment_molecule
+from .standardize import Failure, MoleculeError, parse_molecule
+
+__all__ = ["BAG_TYPES", "MoleculeBagger", "Provenance", "BaggingError"]
+
+BAG_TYPES = ("brics", "recap", "conformers")
+_DEFAULT_DESCRIPTORS = {"fragments": ("morgan",),
+                        "conformers": ("shape", "autocorr3d", "rdf", "morse", "whim", "usrcat",
+                                       "pharmacophore3d")}
+_PROGRESS_MIN = 200  # "auto" shows a progress bar from this many molecules on
+
+
+class BaggingError(MoleculeError):
+    """Raised in strict mode for the first molecule that cannot be bagged."""
+
+
+@dataclass
+class Provenance:
+    """Where each instance of one molecule's bag comes from.
+
+    Attributes
+    ----------
+    index : int
+        Input row.
+    smiles : str
+        Canonical SMILES of the (standardised) molecule that was bagged.
+    mol : rdkit Mol
+        That molecule; for conformer bags it has explicit Hs and holds the conformers.
+    atoms : list of tuple of int
+        Parent atom indices per instance (all heavy atoms for conformer bags).
+    instance_smiles : list of str
+        Fragment SMILES (with ``*`` at cut points) or, for conformers, the molecule's SMILES.
+    conformer_ids : list of int
+        Conformer id per instance (conformer bags only).
+    energies : ndarray or None
+        Conformer energies in kcal/mol where optimised.
+    descriptor_issues : list of str
+        Descriptor values that were not finite and were set to 0, as "instance k: name".
+    """
+
+    index: int
+    smiles: str
+    mol: Chem.Mol
+    atoms: list[tuple[int, ...]]
+    instance_smiles: list[str]
+    conformer_ids: list[int] = field(default_factory=list)
+    energies: np.ndarray | None = None
+    descriptor_issues: list[str] = field(default_factory=list)
+
+
+def _bag_one(item, index: int, config: dict):
+    """Bag one molecule; returns (bag, Provenance) or a Failure. Runs in joblib workers."""
+    try:
+        mol = parse_molecule(item, index, config["standardize"])
+        issues, rows = [], []
+        if config["bag_type"] == "conformers":
+            embedded, energies = generate_conformers(mol, config["conformers"])
+            heavy = tuple(a.GetIdx() for a in embedded.GetAtoms() if a.GetAtomicNum() > 1)
+            conf_ids = [c.GetId() for c in embedded.GetConformers()]
+            for k, conf_id in enumerate(conf_ids):
+                values, bad = describe_conformer(embedded, conf_id, config["descriptors"])
+                rows.append(values)
+                issues += [f"instance {k}: {name}" for name in bad]
+            smiles = Chem.MolToSmiles(mol)
+            prov = Provenance(index, smiles, embedded, [heavy] * len(conf_ids),
+                              [smiles] * len(conf_ids), conf_ids, energies, issues)
+        else:
+            fragments = fragment_molecule(mol, config["bag_type"], config["include_whole"])
+            for k, frag in enumerate(fragments):
+                values, bad = describe_fragment(frag.mol, config["descriptors"],
+                                                config["morgan_radius"], config["morgan_size"],
+                                                config["dummy_atoms"])
+                rows.append(values)
+                issues += [f"instance {k}: {name}" for name in bad]
+            prov = Provenance(index, Chem.MolToSmiles(mol), mol, [f.atoms for f in fragments],
+                              [f.smiles for f in fragments], descriptor_issues=issues)
+        return np.vstack(rows).astype(np.float32), prov
+    except MoleculeError as exc:
+        return Failure(index, str(item), str(exc).split("): ", 1)[-1])
+    except ConformerError as exc:
+        return Failure(index, str(item), str(exc))
+    except Exception as exc:  # RDKit can fail in many ways on odd chemistry; report, don't crash
+        return Failure(index, str(item), f"{type(exc).__name__}: {exc}")
+
+
+class MoleculeBagger(TransformerMixin, BaseEstimator):
+    """Turn molecules into bags of instance descriptors.
+
+    Parameters
+    ----------
+    bag_type : {"brics", "recap", "conformers"}
+        Fragment bags (2-D) or conformer bags (3-D).
+    descriptors : str or tuple of str, optional
+        Fragment bags: any of ``"morgan"``, ``"rdkit2d"``, ``"pharmacophore"`` (default
+        ``"morgan"``). Conformer bags: any of ``"shape"``, ``"autocorr3d"``, ``"rdf"``,
+        ``"morse"``, ``"whim"``, ``"getaway"``, ``"usr"``, ``"usrcat"``, ``"pharmacophore3d"``
+        (default: all but ``"getaway"`` and ``"usr"``).
+    morgan_radius, morgan_size : int
+        Morgan count fingerprint settings.
+    include_whole : bool
+        Add the whole molecule as an extra instance of fragment bags.
+    dummy_atoms : {"keep", "cap"}
+        Fragment descriptors with the ``*`` cut-point atoms kept (labelled by BRICS type) or
+        capped with hydrogen (see :mod:`qsarmil.descriptors`).
+    standardize : bool
+        Standardise molecules first (largest fragment, neutralise).
+    n_conformers, conformer_seed, prune_rms, optimize, energy_window, time_limit
+        Conformer settings (see :class:`qsarmil.conformers.ConformerSettings`).
+    n_jobs : int
+        joblib workers (-1: all cores).
+    progress : bool or "auto"
+        Progress bar; "auto" shows one from 200 molecules on.
+    strict : bool
+        Raise on the first molecule that fails instead of recording it.
+
+    Attributes (after ``transform``)
+    --------------------------------
+    provenance_ : list of Provenance
+        One per bag returned.
+    failures_ : list of Failure
+        Molecules that could not be bagged (input row, input, reason).
+    valid_index_ : ndarray of int
+        Input rows of the bags returned, in order.
+    """
+
+    def __init__(self, bag_type: str = "brics", descriptors=None, morgan_radius: int = 2,
+                 morgan_size: int = 2048, include_whole: bool = False, dummy_atoms: str = "keep",
+                 standardize: bool = False,
+                 n_conformers: int = 10, conformer_seed: int = 42, prune_rms: float = 0.5,
+                 optimize: str | None = "mmff", energy_window: float | None = None,
+                 time_limit: float = 30.0, n_jobs: int = 1, progress="auto", strict: bool = False):
+        self.bag_type = bag_type
+        self.descriptors = descriptors
+        self.morgan_radius = morgan_radius
+        self.morgan_size = morgan_size
+        self.include_whole = include_whole
+        self.dummy_atoms = dummy_atoms
+        self.standardize = standardize
+        self.n_conformers = n_conformers
+        self.conformer_seed = conformer_seed
+        self.prune_rms = prune_rms
+        self.optimize = optimize
+        self.energy_window = energy_window
+        self.time_limit = time_limit
+        self.n_jobs = n_jobs
+        self.progress = progress
+        self.strict = strict
+
+    def _config(self) -> dict:
+        if self.bag_type not in BAG_TYPES:
+            raise ValueError(f"bag_type must be one of {BAG_TYPES}, got {self.bag_type!r}")
+        family = "conformers" if self.bag_type == "conformers" else "fragments"
+        kinds = self.descriptors or _DEFAULT_DESCRIPTORS[family]
+        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        allowed = DESCRIPTORS_3D if family == "conformers" else DESCRIPTORS_2D
+        unknown = [k for k in kinds if k not in allowed]
+        if unknown:
+            raise ValueError(f"descriptors {unknown} do not apply to {self.bag_type} bags; "
+                             f"choose from {sorted(allowed)}")
+        assert self.bag_type == "conformers" or self.bag_type in FRAGMENTERS
+        return {
+            "bag_type": self.bag_type, "descriptors": kinds, "standardize": self.standardize,
+            "morgan_radius": self.morgan_radius, "morgan_size": self.morgan_size,
+            "include_whole": self.include_whole, "dummy_atoms": self.dummy_atoms,
+            "conformers": ConformerSettings(self.n_conformers, self.conformer_seed, self.prune_rms,
+                                            self.optimize, self.energy_window, self.time_limit),
+        }
+
+    def fit(self, X, y=None):
+        """Check the settings (the bagger learns nothing from data)."""
+        self._config()
+        return self
+
+    def transform(self, X) -> list[np.ndarray]:
+        """Bag the molecules ``X`` (SMILES strings or RDKit Mols).
+
+        Returns one bag per molecule that could be processed; see ``valid_index_`` and
+        ``failures_`` for the alignment with the input.
+        """
+        config = self._config()
+        items = list(X)
+        show = self.progress is True or (self.progress == "auto" and len(items) >= _PROGRESS_MIN)
+        if self.n_jobs == 1:
+            results = (_bag_one(item, i, config) for i, item in enumerate(items))
+        else:
+            results = Parallel(n_jobs=self.n_jobs, return_as="generator", batch_size="auto")(
+                delayed(_bag_one)(item, i, config) for i, item in enumerate(items))
+        bags, provenance, failures = [], [], []
+        for result in tqdm(results, total=len(items), disable=not show, desc="bagging molecules"):
+            if isinstance(result, Failure):
+                if self.strict:
+                    raise BaggingError(f"row {result.index} ({result.input!r}): {result.reason}")
+                failures.append(result)
+            else:
+                bags.append(result[0])
+                provenance.append(result[1])
+        self.provenance_ = provenance
+        self.failures_ = failures
+        self.valid_index_ = np.array([p.index for p in provenance], dtype=int)
+        return bags

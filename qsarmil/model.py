@@ -1,0 +1,167 @@
+"""QSARModel: a MoleculeBagger and a milearn_core estimator, used on SMILES."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.utils.validation import check_is_fitted
+
+from milearn_core import MILClassifier, MILRegressor, instance_weights, load_model
+
+from .featurize import MoleculeBagger
+from .standardize import MoleculeError
+
+__all__ = ["QSARModel"]
+
+_FORMAT = "qsarmil.QSARModel"
+
+
+def default_estimator(task: str):
+    """The default estimator per task (see the README for the measurements behind it)."""
+    if task == "regression":
+        # Additive fragment contributions: exact per-fragment shares of the prediction.
+        return MILRegressor(pooling="instance_sum")
+    if task == "classification":
+        return MILClassifier(pooling="attention")
+    raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
+
+
+class QSARModel(BaseEstimator):
+    """Molecules in, predictions and per-instance weights out.
+
+    Parameters
+    ----------
+    bagger : MoleculeBagger, optional
+        Featuriser; default BRICS fragments with Morgan counts.
+    estimator : milearn_core estimator, optional
+        Default: :func:`default_estimator` for ``task``.
+    task : {"regression", "classification"}
+
+    Attributes
+    ----------
+    bagger_, estimator_ : fitted copies
+    training_failures_ : list of Failure
+        Training molecules that could not be bagged (left out of the fit).
+    """
+
+    def __init__(self, bagger: MoleculeBagger | None = None, estimator=None,
+                 task: str = "regression"):
+        self.bagger = bagger
+        self.estimator = estimator
+        self.task = task
+
+    def fit(self, smiles, y):
+        """Bag the molecules and fit the estimator; molecules that fail are left out."""
+        y = np.asarray(y)
+        smiles = list(smiles)
+        if len(smiles) != len(y):
+            raise ValueError(f"{len(smiles)} molecules but {len(y)} labels")
+        self.bagger_ = clone(self.bagger) if self.bagger is not None else MoleculeBagger()
+        bags = self.bagger_.fit_transform(smiles)
+        self.training_failures_ = list(self.bagger_.failures_)
+        if not bags:
+            first = self.training_failures_[0]
+            raise MoleculeError(f"no molecule could be bagged; row {first.index}: {first.reason}")
+        self.estimator_ = (clone(self.estimator) if self.estimator is not None
+                           else default_estimator(self.task))
+        self.estimator_.fit(bags, y[self.bagger_.valid_index_])
+        return self
+
+    def _bag(self, smiles):
+        check_is_fitted(self, "estimator_")
+        smiles = list(smiles)
+        bags = self.bagger_.transform(smiles)
+        return smiles, bags, self.bagger_.valid_index_, list(self.bagger_.failures_)
+
+    def predict(self, smiles) -> np.ndarray:
+        """One prediction per input row; NaN (or None for classifiers) where bagging failed."""
+        return self.predict_table(smiles)["prediction"].to_numpy()
+
+    def predict_table(self, smiles) -> pd.DataFrame:
+        """A row per input: ``smiles, prediction, status, error`` (status "ok" or "failed")."""
+        table, _ = self._predict(smiles, with_weights=False)
+        return table
+
+    def predict_with_weights(self, smiles) -> tuple[pd.DataFrame, list[pd.DataFrame | None]]:
+        """Predictions plus, per molecule, a table of its instances.
+
+        Returns
+        -------
+        table : DataFrame
+            As :meth:`predict_table`.
+        instances : list of DataFrame or None
+            Per input row (None where it failed): ``instance, atoms, smiles, weight`` and, for
+            conformer bags, ``conformer_id``; plus ``contribution`` where the estimator gives
+            signed instance contributions.
+        """
+        return self._predict(smiles, with_weights=True)
+
+    def _predict(self, smiles, with_weights: bool):
+        smiles, bags, valid, failures = self._bag(smiles)
+        classifier = is_classifier(self.estimator_)
+        predictions = np.full(len(smiles), None if classifier else np.nan, dtype=object if classifier else float)
+        status = np.full(len(smiles), "ok", dtype=object)
+        errors = np.full(len(smiles), "", dtype=object)
+        for f in failures:
+            status[f.index], errors[f.index] = "failed", f.reason
+        per_molecule: list[pd.DataFrame | None] = [None] * len(smiles)
+        if bags:
+            predictions[valid] = self.estimator_.predict(bags)
+            if with_weights:
+                weights = instance_weights(self.estimator_, bags)
+                contributions = (self.estimator_.instance_contributions(bags)
+                                 if getattr(self.estimator_, "pooling", "").startswith("instance_")
+                                 and hasattr(self.estimator_, "instance_contributions") else None)
+                for k, (row, prov) in enumerate(zip(valid, self.bagger_.provenance_)):
+                    frame = pd.DataFrame({"instance": range(len(weights[k])), "atoms": prov.atoms,
+                                          "smiles": prov.instance_smiles, "weight": weights[k]})
+                    if prov.conformer_ids:
+                        frame["conformer_id"] = prov.conformer_ids
+                    if contributions is not None:
+                        frame["contribution"] = contributions[k]
+                    per_molecule[row] = frame
+        table = pd.DataFrame({"smiles": smiles, "prediction": predictions, "status": status,
+                              "error": errors})
+        return table, per_molecule
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save to the folder ``path``: featuriser settings (JSON) + estimator (no pickle)."""
+        check_is_fitted(self, "estimator_")
+        path = Path(path)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent if path.parent.exists() else None,
+                                    prefix=f".{path.name}."))
+        try:
+            neural = isinstance(self.estimator_, (MILRegressor, MILClassifier))
+            model_file = "estimator.safetensors" if neural else "estimator.skops"
+            self.estimator_.save(tmp / model_file)
+            config = {"format": _FORMAT, "version": 1, "task": self.task,
+                      "bagger": self.bagger_.get_params(), "estimator_file": model_file}
+            (tmp / "qsarmil.json").write_text(json.dumps(config, indent=2))
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "cpu") -> QSARModel:
+        """Load a model saved with :meth:`save`."""
+        path = Path(path)
+        try:
+            config = json.loads((path / "qsarmil.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a saved QSARModel ({exc})") from None
+        if config.get("format") != _FORMAT:
+            raise ValueError(f"{path}: not a saved QSARModel (format {config.get('format')!r})")
+        model = cls(bagger=MoleculeBagger(**config["bagger"]), task=config["task"])
+        model.bagger_ = MoleculeBagger(**config["bagger"])
+        model.estimator_ = load_model(path / config["estimator_file"], device=device)
+        model.training_failures_ = []
+        return model

@@ -1,0 +1,118 @@
+"""Standardisation, fragments and descriptors on tricky molecules."""
+
+import numpy as np
+import pytest
+from rdkit import Chem
+from rdkit.Chem import Descriptors
+
+from qsarmil.data import fragment_contributions, load_chembl_sample, make_fragment_logp
+from qsarmil.descriptors import describe_conformer, describe_fragment, descriptor_names
+from qsarmil.fragments import brics_fragments, fragment_molecule, recap_fragments
+from qsarmil.standardize import MoleculeError, parse_molecule, parse_molecules
+
+TRICKY = {
+    "charged": "C[N+](C)(C)CCOC(=O)c1ccccc1",
+    "stereo": "C[C@H](N)C(=O)N[C@@H](Cc1ccccc1)C(=O)O",
+    "macrocycle": "C1CCCCCCCCCCCC(=O)OCCCCCCCCC1",
+    "single_atom": "C",
+    "metal_salt": "CC(=O)[O-].[Na+]",
+    "large": "CC(C)C[C@H](NC(=O)[C@@H](Cc1ccccc1)NC(=O)[C@H](CCCNC(N)=N)NC(=O)[C@@H](N)CO)"
+             "C(=O)N[C@@H](Cc1ccc(O)cc1)C(=O)N[C@@H](CCC(N)=O)C(=O)NCC(=O)N1CCC[C@H]1C(=O)O",
+}
+
+
+def test_parse_failures_are_records_naming_the_row():
+    mols, failures = parse_molecules(["CCO", "C1CC", "", None, 42])
+    assert mols[0] is not None and mols[1:] == [None] * 4
+    assert [f.index for f in failures] == [1, 2, 3, 4]
+    assert "cannot parse" in failures[0].reason and failures[0].input == "C1CC"
+    with pytest.raises(MoleculeError, match=r"row 1 \('C1CC'\)"):
+        parse_molecules(["CCO", "C1CC"], strict=True)
+
+
+def test_standardize_keeps_largest_fragment_and_neutralises():
+    mol = parse_molecule(TRICKY["metal_salt"], standardize=True)
+    assert Chem.MolToSmiles(mol) == "CC(=O)O"
+    assert Chem.MolToSmiles(parse_molecule("[O-]c1ccccc1", standardize=True)) == "Oc1ccccc1"
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+@pytest.mark.parametrize("method", ["brics", "recap"])
+def test_fragments_partition_the_parent_atoms(name, method):
+    mol = Chem.MolFromSmiles(TRICKY[name])
+    fragments = fragment_molecule(mol, method)
+    covered = sorted(a for f in fragments for a in f.atoms)
+    assert covered == list(range(mol.GetNumAtoms()))  # every atom once, none twice
+    for frag in fragments:
+        real = [a for a in frag.mol.GetAtoms() if a.GetAtomicNum() > 0]
+        # The fragment's real atoms are the parent's atoms it claims, element by element.
+        assert sorted(a.GetSymbol() for a in real) == sorted(
+            mol.GetAtomWithIdx(i).GetSymbol() for i in frag.atoms)
+
+
+def test_repeated_fragments_stay_separate_and_whole_molecule_option():
+    mol = Chem.MolFromSmiles("c1ccccc1Cc1ccccc1")
+    smiles = [f.smiles for f in brics_fragments(mol)]
+    assert smiles.count("[16*]c1ccccc1") == 2
+    with_whole = fragment_molecule(mol, "brics", include_whole=True)
+    assert len(with_whole) == 4 and with_whole[-1].atoms == tuple(range(13))
+    single = fragment_molecule(Chem.MolFromSmiles("C"), "brics", include_whole=True)
+    assert len(single) == 1
+
+
+def test_recap_cuts_amides_and_esters():
+    mol = Chem.MolFromSmiles("CCOC(=O)c1ccc(NC(=O)c2ccccc2)cc1")
+    assert len(recap_fragments(mol)) == 3
+    with pytest.raises(ValueError, match="unknown fragmentation"):
+        fragment_molecule(mol, "retro")
+
+
+def test_fragment_descriptors_and_reported_nonfinite_values():
+    frag = brics_fragments(Chem.MolFromSmiles("CCOc1ccccc1"))[0]
+    values, issues = describe_fragment(frag.mol, ["morgan", "rdkit2d", "pharmacophore"], 2, 1024,
+                                       dummy_atoms="cap")
+    assert values.shape == (1024 + len(descriptor_names("rdkit2d"))
+                            + len(descriptor_names("pharmacophore")),)
+    assert np.isfinite(values).all() and issues == []
+    # A lone ion: RDKit's BCUT descriptors are undefined and must be reported, not hidden.
+    values, issues = describe_fragment(Chem.MolFromSmiles("[Na+]"), ["rdkit2d"])
+    assert np.isfinite(values).all() and any("BCUT" in name for name in issues)
+    # Kept dummy atoms have no partial charge: charge-based values are reported, set to 0.
+    values, issues = describe_fragment(frag.mol, ["rdkit2d"], dummy_atoms="keep")
+    assert np.isfinite(values).all() and "MaxPartialCharge" in issues
+    donors = describe_fragment(Chem.MolFromSmiles("OCCO"), ["pharmacophore"])[0]
+    assert donors[0] == 2  # two hydroxyl donors
+
+
+def test_dummy_handling_is_explicit():
+    frag = brics_fragments(Chem.MolFromSmiles("CCOc1ccccc1"))[-1]
+    assert frag.smiles == "[16*]c1ccccc1"
+    kept = describe_fragment(frag.mol, ["morgan"], dummy_atoms="keep")[0]
+    capped = describe_fragment(frag.mol, ["morgan"], dummy_atoms="cap")[0]
+    plain = describe_fragment(Chem.MolFromSmiles("c1ccccc1"), ["morgan"])[0]
+    np.testing.assert_array_equal(capped, plain)  # capped fragment = benzene
+    assert not np.array_equal(kept, capped)
+    with pytest.raises(ValueError, match="dummy_atoms"):
+        describe_fragment(frag.mol, ["morgan"], dummy_atoms="drop")
+
+
+def test_3d_descriptor_sets():
+    from rdkit.Chem import AllChem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1"))
+    AllChem.EmbedMolecule(mol, randomSeed=3)
+    kinds = ["shape", "autocorr3d", "rdf", "morse", "whim", "getaway", "usr", "usrcat",
+             "pharmacophore3d"]
+    values, issues = describe_conformer(mol, 0, kinds)
+    assert values.shape == (sum(len(descriptor_names(k)) for k in kinds),)
+    assert np.isfinite(values).all()
+
+
+def test_fragment_logp_task_is_molLogP_split_by_fragment():
+    task = make_fragment_logp(load_chembl_sample(60))
+    assert len(task.smiles) > 40
+    for smi, y, contrib, keys in zip(task.smiles, task.y, task.contributions, task.key_instances):
+        mol = Chem.MolFromSmiles(smi)
+        assert y == pytest.approx(Descriptors.MolLogP(mol), abs=1e-9)
+        np.testing.assert_allclose(contrib, fragment_contributions(mol))
+        assert keys[np.argmax(np.abs(contrib))]
