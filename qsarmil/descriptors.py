@@ -3,8 +3,9 @@
 Dummy atoms at cut points (``dummy_atoms``): ``"keep"`` (default) describes the fragment with its
 ``*`` atoms, whose isotope carries the BRICS type of the cut, so a fragment's descriptors know
 what it was attached to (this gave the better fragment-logP fit); ``"cap"`` replaces every ``*``
-by hydrogen and describes the capped piece. SMILES and drawings always keep the ``*``. Non-finite values (a descriptor RDKit cannot compute) become 0 and are
-reported to the caller with their names.
+by hydrogen and describes the capped piece. SMILES and drawings always keep the ``*``.
+Non-finite values (a descriptor RDKit cannot compute) become 0 and are reported to the caller
+with their names.
 """
 
 from __future__ import annotations

@@ -106,7 +106,8 @@ class QSARModel(BaseEstimator):
     def _predict(self, smiles, with_weights: bool):
         smiles, bags, valid, failures = self._bag(smiles)
         classifier = is_classifier(self.estimator_)
-        predictions = np.full(len(smiles), None if classifier else np.nan, dtype=object if classifier else float)
+        predictions = (np.full(len(smiles), None, dtype=object) if classifier
+                       else np.full(len(smiles), np.nan))
         status = np.full(len(smiles), "ok", dtype=object)
         errors = np.full(len(smiles), "", dtype=object)
         for f in failures:

@@ -1,0 +1,131 @@
+"""MoleculeBagger, conformers and QSARModel end to end on real molecules."""
+
+import time
+
+import numpy as np
+import pytest
+from rdkit import Chem
+from test_chem_inputs import TRICKY
+
+from milearn_core import MILRegressor
+from qsarmil.conformers import ConformerError, ConformerSettings, generate_conformers
+from qsarmil.data import list_datasets, load_chembl_sample, load_dataset
+from qsarmil.featurize import BaggingError, MoleculeBagger
+from qsarmil.model import QSARModel
+
+INPUTS = [*TRICKY.values(), "not a smiles", "C1CC"]
+HALICHONDRIN_LIKE = load_chembl_sample(9)[8]  # 52 heavy atoms, 10 rings: slow to embed
+
+
+@pytest.mark.parametrize("bag_type", ["brics", "recap"])
+def test_fragment_bags_with_provenance_and_failures(bag_type):
+    bagger = MoleculeBagger(bag_type=bag_type, descriptors=("morgan", "pharmacophore"),
+                            morgan_size=512)
+    bags = bagger.fit_transform(INPUTS)
+    assert bagger.valid_index_.tolist() == list(range(len(TRICKY)))
+    assert [(f.index, f.input) for f in bagger.failures_] == [(6, "not a smiles"), (7, "C1CC")]
+    for bag, prov in zip(bags, bagger.provenance_):
+        mol = Chem.MolFromSmiles(INPUTS[prov.index])
+        assert bag.shape == (len(prov.atoms), 512 + 90)
+        assert sorted(a for atoms in prov.atoms for a in atoms) == list(range(mol.GetNumAtoms()))
+
+
+def test_strict_mode_raises_on_first_failure():
+    with pytest.raises(BaggingError, match=r"row 6 \('not a smiles'\)"):
+        MoleculeBagger(strict=True).fit_transform(INPUTS)
+
+
+def test_parallel_bagging_matches_serial():
+    smiles = load_chembl_sample(30)
+    serial = MoleculeBagger(morgan_size=256).fit_transform(smiles)
+    parallel = MoleculeBagger(morgan_size=256, n_jobs=2).fit_transform(smiles)
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_descriptor_choice():
+    with pytest.raises(ValueError, match="do not apply to brics bags"):
+        MoleculeBagger(descriptors="whim").fit(["CCO"])
+
+
+def test_conformer_bags_on_tricky_molecules():
+    bagger = MoleculeBagger(bag_type="conformers", n_conformers=3, descriptors=("shape", "usr"),
+                            time_limit=20)
+    bags = bagger.fit_transform(INPUTS)
+    failed = {f.index for f in bagger.failures_}
+    assert {6, 7} <= failed
+    for bag, prov in zip(bags, bagger.provenance_):
+        assert bag.shape == (len(prov.conformer_ids), 11 + 12)
+        assert prov.mol.GetNumConformers() == len(prov.conformer_ids)
+        assert np.isfinite(bag).all()
+
+
+def test_conformers_are_seeded_and_energy_window_prunes():
+    mol = Chem.MolFromSmiles("CCCCOc1ccccc1C(=O)NCC")
+    a, energies = generate_conformers(mol, ConformerSettings(n_conformers=6, random_seed=7))
+    b, _ = generate_conformers(mol, ConformerSettings(n_conformers=6, random_seed=7))
+    np.testing.assert_allclose(a.GetConformer(0).GetPositions(), b.GetConformer(0).GetPositions())
+    assert len(energies) == a.GetNumConformers() >= 2
+    narrow, kept = generate_conformers(
+        mol, ConformerSettings(n_conformers=6, random_seed=7, energy_window=0.0))
+    assert narrow.GetNumConformers() == len(kept) == 1
+
+
+def test_time_limit_turns_a_hard_macrocycle_into_a_failure():
+    start = time.perf_counter()
+    with pytest.raises(ConformerError, match="time limit"):
+        generate_conformers(Chem.MolFromSmiles(HALICHONDRIN_LIKE),
+                            ConformerSettings(n_conformers=10, time_limit=2))
+    assert time.perf_counter() - start < 4
+    bagger = MoleculeBagger(bag_type="conformers", time_limit=2, descriptors="shape")
+    assert bagger.fit_transform([HALICHONDRIN_LIKE, "CCO"]) and bagger.failures_[0].index == 0
+
+
+def test_bundled_datasets():
+    names = list_datasets()
+    assert "solubility" in names and "freesolv" in names
+    assert sum(n.startswith("CHEMBL") for n in names) == 30
+    sol = load_dataset("solubility")
+    assert list(sol.columns) == ["smiles", "target", "split"]
+    assert set(sol.split) == {"train", "test"} and len(sol) > 1000
+    with pytest.raises(ValueError, match="unknown data set"):
+        load_dataset("tox21")
+
+
+@pytest.fixture(scope="module")
+def solubility_model():
+    data = load_dataset("solubility")
+    train = data[data.split == "train"].head(300)
+    model = QSARModel(bagger=MoleculeBagger(morgan_size=512),
+                      estimator=MILRegressor(pooling="instance_sum", max_epochs=30, random_state=0))
+    return model.fit(train.smiles, train.target), data[data.split == "test"].head(60)
+
+
+def test_qsar_model_predicts_every_row(solubility_model):
+    model, test = solubility_model
+    smiles = [*test.smiles, "garbage(", "CCO"]
+    table = model.predict_table(smiles)
+    assert len(table) == len(smiles)
+    assert table.status.tolist().count("failed") == 1 and "cannot parse" in table.error.iloc[-2]
+    assert np.isnan(table.prediction.iloc[-2]) and np.isfinite(table.prediction.iloc[-1])
+    assert np.corrcoef(table.prediction.iloc[:-2].astype(float), test.target)[0, 1] > 0.5
+
+
+def test_predict_with_weights_tables(solubility_model):
+    model, test = solubility_model
+    table, instances = model.predict_with_weights(["CCOC(=O)c1ccccc1", "nope"])
+    frame = instances[0]
+    assert instances[1] is None
+    assert list(frame.columns) == ["instance", "atoms", "smiles", "weight", "contribution"]
+    assert frame.weight.sum() == pytest.approx(1)
+    assert frame.contribution.sum() == pytest.approx(table.prediction.iloc[0], abs=1e-4)
+
+
+def test_qsar_model_save_load_scores_new_smiles(solubility_model, tmp_path):
+    model, test = solubility_model
+    model.save(tmp_path / "sol_model")
+    loaded = QSARModel.load(tmp_path / "sol_model")
+    np.testing.assert_array_equal(loaded.predict(test.smiles), model.predict(test.smiles))
+    assert loaded.bagger_.get_params() == model.bagger_.get_params()
+    with pytest.raises(ValueError, match="not a saved QSARModel"):
+        QSARModel.load(tmp_path)
