@@ -12,7 +12,7 @@ py=.venv/bin/python
 quiet_pip install -q --upgrade pip
 if ! "$py" -c "import torch" 2>/dev/null; then
   if quiet_pip install -q --no-index --no-deps torch; then
-    echo "setup: using the local PyTorch wheel ($("$py" -c 'import torch; print(torch.__version__)'))"
+    echo "setup: using the local PyTorch wheel ($("$py" -m pip show torch 2>/dev/null | grep ^Version))"
   else
     echo "setup: no local PyTorch wheel; installing torch from the package index"
   fi
