@@ -89,7 +89,6 @@ def fragment_bags(n: int = 1000) -> tuple[list[np.ndarray], np.ndarray, dict]:
 
 
 def main() -> None:
-    torch.set_num_threads(torch.get_num_threads())
     digits = make_digit_bags("mean", n_bags=1000, bag_size=10, random_state=0)
     datasets = {"digit_bags": (digits.bags, digits.y, {"bags": 1000, "bag_size": 10})}
     try:

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .conformers import ConformerError, ConformerSettings, generate_conformers
 from .descriptors import DESCRIPTORS_2D, DESCRIPTORS_3D, describe_conformer, describe_fragment
-from .fragments import FRAGMENTERS, fragment_molecule
+from .fragments import fragment_molecule
 from .standardize import Failure, MoleculeError, parse_molecule
 
 __all__ = ["BAG_TYPES", "MoleculeBagger", "Provenance", "BaggingError"]
@@ -171,7 +171,6 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         if unknown:
             raise ValueError(f"descriptors {unknown} do not apply to {self.bag_type} bags; "
                              f"choose from {sorted(allowed)}")
-        assert self.bag_type == "conformers" or self.bag_type in FRAGMENTERS
         return {
             "bag_type": self.bag_type, "descriptors": kinds, "standardize": self.standardize,
             "morgan_radius": self.morgan_radius, "morgan_size": self.morgan_size,
