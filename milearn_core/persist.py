@@ -33,7 +33,9 @@ class atomic_path:
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        # Same folder (so the rename is atomic) and same suffix (writers pick formats by it).
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp.",
+                                   suffix=self.path.suffix)
         os.close(fd)
         self.tmp = Path(tmp)
         return self.tmp

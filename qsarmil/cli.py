@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import mean_squared_error, r2_score
+
+from milearn_core.persist import atomic_path
 
 from .data import list_datasets, load_dataset
 from .featurize import MoleculeBagger
@@ -26,18 +25,11 @@ def _read_table(path: str, smiles_column: str) -> pd.DataFrame:
 
 def _write_atomically(table: pd.DataFrame, path: str) -> None:
     """Write CSV/XLSX to a temp file beside ``path``, then rename: never a half-written file."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent.resolve(), prefix=f".{target.name}.",
-                               suffix=target.suffix)
-    os.close(fd)
-    try:
-        if target.suffix in (".xlsx", ".xls"):
+    with atomic_path(path) as tmp:
+        if tmp.suffix in (".xlsx", ".xls"):
             table.to_excel(tmp, index=False)
         else:
             table.to_csv(tmp, index=False)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def train(args) -> None:

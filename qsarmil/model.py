@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.utils.validation import check_is_fitted
 
 from milearn_core import MILClassifier, MILRegressor, instance_weights, load_model
+from milearn_core.nn import INSTANCE_POOLINGS
 
 from .featurize import MoleculeBagger
 from .standardize import MoleculeError
@@ -118,8 +119,8 @@ class QSARModel(BaseEstimator):
             if with_weights:
                 weights = instance_weights(self.estimator_, bags)
                 contributions = (self.estimator_.instance_contributions(bags)
-                                 if getattr(self.estimator_, "pooling", "").startswith("instance_")
-                                 and hasattr(self.estimator_, "instance_contributions") else None)
+                                 if isinstance(self.estimator_, MILRegressor)
+                                 and self.estimator_.pooling in INSTANCE_POOLINGS else None)
                 for k, (row, prov) in enumerate(zip(valid, self.bagger_.provenance_)):
                     frame = pd.DataFrame({"instance": range(len(weights[k])), "atoms": prov.atoms,
                                           "smiles": prov.instance_smiles, "weight": weights[k]})

@@ -20,6 +20,10 @@ def test_train_then_predict_keeps_every_row(tmp_path, capsys):
     assert out.error.fillna("").iloc[1].startswith("RDKit cannot parse")
     assert out.prediction.notna().tolist() == [True, False, False, True]
     assert "wrote 4 rows" in capsys.readouterr().out
+    main(["predict", str(tmp_path / "model"), str(tmp_path / "query.csv"), str(tmp_path / "out.xlsx")])
+    pd.testing.assert_frame_equal(pd.read_excel(tmp_path / "out.xlsx")[["id", "status"]],
+                                  out[["id", "status"]])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def test_missing_column_is_a_clear_error(tmp_path):
