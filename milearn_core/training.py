@@ -1,7 +1,8 @@
 """One plain PyTorch training loop for every MIL network.
 
-Bags are moved to the device once per fit as one packed instance matrix; a minibatch of bags is
-gathered with vectorised index arithmetic, so no Python loop ever runs over bags or instances.
+Bags are moved to the device once per fit (:class:`~milearn_core.batching.DeviceBags`); a
+minibatch of bags is gathered with vectorised index arithmetic, so no Python loop ever runs over
+bags or instances.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .bags import PackedBags
+from .batching import DeviceBags, drop_instances
 from .nn.networks import MILOutput
 
-__all__ = ["DeviceBags", "TrainingHistory", "resolve_device", "train_network", "predict_network"]
+__all__ = ["TrainingHistory", "resolve_device", "train_network", "predict_network"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -29,41 +30,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device='cuda' was requested but CUDA is not available here")
     return device
-
-
-class DeviceBags:
-    """Packed bags held on a device, with vectorised minibatch gathering."""
-
-    def __init__(self, packed: PackedBags, device: torch.device):
-        self.instances = torch.as_tensor(packed.instances, dtype=torch.float32, device=device)
-        self.offsets = torch.as_tensor(packed.offsets, dtype=torch.long, device=device)
-        self.sizes = self.offsets[1:] - self.offsets[:-1]
-        self.n_bags = packed.n_bags
-
-    def gather(self, bag_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Rows of the bags ``bag_ids`` and their batch-local bag index.
-
-        Returns ``(instances, bag_index, rows)``.
-        """
-        sizes = self.sizes[bag_ids]
-        local_bag = torch.repeat_interleave(torch.arange(len(bag_ids), device=sizes.device), sizes)
-        starts = torch.cumsum(sizes, 0) - sizes
-        position = torch.arange(int(sizes.sum()), device=sizes.device) - starts[local_bag]
-        rows = self.offsets[bag_ids][local_bag] + position
-        return self.instances[rows], local_bag, rows
-
-
-def drop_instances(
-    bag_index: torch.Tensor, n_bags: int, rate: float, generator: torch.Generator
-) -> torch.Tensor:
-    """Boolean mask that drops instances at ``rate``, keeping at least one per bag."""
-    keep = torch.rand(bag_index.shape[0], generator=generator, device="cpu") >= rate
-    keep = keep.to(bag_index.device)
-    kept = torch.zeros(n_bags, dtype=torch.long, device=bag_index.device)
-    kept.index_add_(0, bag_index, keep.long())
-    first = torch.ones_like(keep)
-    first[1:] = bag_index[1:] != bag_index[:-1]
-    return keep | (first & (kept[bag_index] == 0))
 
 
 @dataclass
@@ -108,7 +74,7 @@ def train_network(
     ``patience`` epochs without improvement; without one, the lowest training loss wins.
     """
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=weight_decay,
-                                  foreach=True)
+                                  fused=True)
     history = TrainingHistory()
     best_loss, best_state, waited = float("inf"), None, 0
     start = time.perf_counter()
@@ -117,10 +83,11 @@ def train_network(
         network.train()
         total = 0.0
         for ids in _batches(train.n_bags, batch_size, rng.permutation(train.n_bags), device):
-            x, bag_index, _ = train.gather(ids)
+            rows, bag_index = train.rows(ids)
             if instance_dropout > 0:
                 keep = drop_instances(bag_index, len(ids), instance_dropout, generator)
-                x, bag_index = x[keep], bag_index[keep]
+                rows, bag_index = rows[keep], bag_index[keep]
+            x = train.take(rows)
             loss = loss_fn(network(x, bag_index, len(ids)), y_train[ids])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -149,8 +116,8 @@ def train_network(
 
 def _forward_all(network: nn.Module, bags: DeviceBags, batch_size: int) -> MILOutput:
     parts = []
-    for ids in _batches(bags.n_bags, batch_size, None, bags.instances.device):
-        x, bag_index, _ = bags.gather(ids)
+    for ids in _batches(bags.n_bags, batch_size, None, bags.device):
+        x, bag_index = bags.gather(ids)
         parts.append(network(x, bag_index, len(ids)))
     return MILOutput(*(None if p[0] is None else torch.cat(p) for p in zip(*parts)))
 

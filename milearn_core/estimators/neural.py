@@ -12,10 +12,11 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from ..bags import PackedBags, check_bag_targets, check_bags, pack_bags
+from ..batching import DeviceBags
 from ..kid import leave_one_out_weights, normalize_per_bag
 from ..nn.networks import INSTANCE_POOLINGS, MILNetwork, MILOutput
 from ..persist import PersistMixin
-from ..training import DeviceBags, predict_network, resolve_device, train_network
+from ..training import predict_network, resolve_device, train_network
 
 __all__ = ["MILRegressor", "MILClassifier"]
 
@@ -104,8 +105,10 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
             )
         self.n_features_in_ = bags[0].shape[1]
         self.n_outputs_ = n_outputs
-        train = DeviceBags(pack_bags([bags[i] for i in ids]), device)
-        val = DeviceBags(pack_bags([bags[i] for i in val_ids]), device) if val_ids is not None else None
+        sparse = None if len(self.hidden_layer_sizes) else False
+        train = DeviceBags(pack_bags([bags[i] for i in ids]), device, sparse)
+        val = (DeviceBags(pack_bags([bags[i] for i in val_ids]), device, sparse)
+               if val_ids is not None else None)
         targets = targets.to(device)
         fork_devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices):
@@ -134,7 +137,8 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         check_is_fitted(self, "network_")
         packed = pack_bags(check_bags(X, n_features=self.n_features_in_))
         device = next(self.network_.parameters()).device
-        out = predict_network(self.network_, DeviceBags(packed, device))
+        sparse = None if self.network_.accepts_sparse else False
+        out = predict_network(self.network_, DeviceBags(packed, device, sparse))
         return MILOutput(*(None if t is None else t.float().cpu() for t in out)), packed
 
     def instance_weights(self, X, method: str = "auto") -> list[np.ndarray]:

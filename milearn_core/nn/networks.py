@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from ..batching import SparseRows
 from .pooling import POOLINGS, make_pooling
 from .segment import segment_max, segment_mean, segment_sum
 
-__all__ = ["ACTIVATIONS", "INSTANCE_POOLINGS", "MILNetwork", "MILOutput", "pooling_names"]
+__all__ = ["ACTIVATIONS", "INSTANCE_POOLINGS", "InputLayer", "MILNetwork", "MILOutput", "pooling_names"]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -42,6 +44,27 @@ class MILOutput(NamedTuple):
     bag: torch.Tensor
     weights: torch.Tensor | None
     instance: torch.Tensor | None
+
+
+class InputLayer(nn.Module):
+    """First linear layer; takes dense rows or :class:`~milearn_core.batching.SparseRows`.
+
+    Same maths as ``nn.Linear`` (and the same initialisation); the weight is stored
+    (in_features, out_features) so that sparse rows are one ``embedding_bag`` sum.
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+
+    def forward(self, x):
+        if isinstance(x, SparseRows):
+            summed = nn.functional.embedding_bag(x.indices, self.weight, x.offsets, mode="sum",
+                                                 per_sample_weights=x.values)
+            return summed + self.bias
+        return x @ self.weight + self.bias
 
 
 class MILNetwork(nn.Module):
@@ -82,8 +105,9 @@ class MILNetwork(nn.Module):
             raise ValueError(f"unknown pooling {pooling!r}; choose one of {pooling_names()}")
         layers: list[nn.Module] = []
         width = n_features
-        for size in hidden_layer_sizes:
-            layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
+        for i, size in enumerate(hidden_layer_sizes):
+            linear = InputLayer(width, size) if i == 0 else nn.Linear(width, size)
+            layers += [linear, ACTIVATIONS[activation]()]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = size
@@ -96,7 +120,12 @@ class MILNetwork(nn.Module):
             self.pooling = make_pooling(pooling, width, **(pooling_kwargs or {}))
             self.head = nn.Linear(self.pooling.out_dim, n_outputs)
 
-    def forward(self, x: torch.Tensor, bag_index: torch.Tensor, n_bags: int) -> MILOutput:
+    @property
+    def accepts_sparse(self) -> bool:
+        """Whether inputs may come as SparseRows (needs at least one hidden layer)."""
+        return len(self.encoder) > 0 and isinstance(self.encoder[0], InputLayer)
+
+    def forward(self, x, bag_index: torch.Tensor, n_bags: int) -> MILOutput:
         h = self.encoder(x)
         if self.pooling is None:
             scores = self.head(h)
