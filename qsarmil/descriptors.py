@@ -113,8 +113,7 @@ def _rdkit_2d(mol: Chem.Mol) -> np.ndarray:
 
 
 DESCRIPTORS_2D = {
-    "morgan": lambda mol, radius=2, size=2048: _morgan(radius, size)
-    .GetCountFingerprintAsNumPy(mol).astype(np.float64),
+    "morgan": lambda mol, radius=2, size=2048: _morgan(radius, size).GetCountFingerprintAsNumPy(mol),
     "rdkit2d": lambda mol, **_: _rdkit_2d(mol),
     "pharmacophore": lambda mol, **_: _pharmacophore_2d(mol),
 }
@@ -158,6 +157,8 @@ def descriptor_names(kind: str, radius: int = 2, size: int = 2048) -> list[str]:
 
 
 def _finite(values: np.ndarray, names_of) -> tuple[np.ndarray, list[str]]:
+    if values.dtype.kind in "iu":  # counts are always finite
+        return values, []
     bad = ~np.isfinite(values)
     if not bad.any():
         return values, []
@@ -193,7 +194,7 @@ def describe_fragment(mol: Chem.Mol, kinds: Sequence[str], radius: int = 2, size
                               lambda k=kind: descriptor_names(k, radius, size))
         parts.append(values)
         issues += bad
-    return np.concatenate(parts), issues
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts, dtype=np.float64)), issues
 
 
 def describe_conformer(mol: Chem.Mol, conf_id: int, kinds: Sequence[str]

@@ -36,8 +36,6 @@ class Provenance:
     ----------
     index : int
         Input row.
-    smiles : str
-        Canonical SMILES of the (standardised) molecule that was bagged.
     mol : rdkit Mol
         That molecule; for conformer bags it has explicit Hs and holds the conformers.
     atoms : list of tuple of int
@@ -53,13 +51,17 @@ class Provenance:
     """
 
     index: int
-    smiles: str
     mol: Chem.Mol
     atoms: list[tuple[int, ...]]
     instance_smiles: list[str]
     conformer_ids: list[int] = field(default_factory=list)
     energies: np.ndarray | None = None
     descriptor_issues: list[str] = field(default_factory=list)
+
+    @property
+    def smiles(self) -> str:
+        """Canonical SMILES of the (standardised) molecule that was bagged."""
+        return Chem.MolToSmiles(Chem.RemoveHs(self.mol) if self.conformer_ids else self.mol)
 
 
 def _bag_one(item, index: int, config: dict):
@@ -76,7 +78,7 @@ def _bag_one(item, index: int, config: dict):
                 rows.append(values)
                 issues += [f"instance {k}: {name}" for name in bad]
             smiles = Chem.MolToSmiles(mol)
-            prov = Provenance(index, smiles, embedded, [heavy] * len(conf_ids),
+            prov = Provenance(index, embedded, [heavy] * len(conf_ids),
                               [smiles] * len(conf_ids), conf_ids, energies, issues)
         else:
             fragments = fragment_molecule(mol, config["bag_type"], config["include_whole"])
@@ -86,9 +88,9 @@ def _bag_one(item, index: int, config: dict):
                                                 config["dummy_atoms"])
                 rows.append(values)
                 issues += [f"instance {k}: {name}" for name in bad]
-            prov = Provenance(index, Chem.MolToSmiles(mol), mol, [f.atoms for f in fragments],
+            prov = Provenance(index, mol, [f.atoms for f in fragments],
                               [f.smiles for f in fragments], descriptor_issues=issues)
-        return np.vstack(rows).astype(np.float32), prov
+        return np.vstack(rows, dtype=np.float32), prov
     except MoleculeError as exc:
         return Failure(index, str(item), str(exc).split("): ", 1)[-1])
     except ConformerError as exc:
