@@ -133,6 +133,30 @@ class QSARModel(BaseEstimator):
                               "error": errors})
         return table, per_molecule
 
+    def explain(self, smiles):
+        """Explain one molecule (a SMILES string) or several (a list).
+
+        Returns an :class:`~qsarmil.explanation.Explanation` (or a list of them, failed rows
+        included with ``status == "failed"``): the instance table plus ``.draw()``,
+        ``.view3d()`` and ``.to_html()``.
+        """
+        from .explanation import Explanation
+
+        single = isinstance(smiles, str)
+        items = [smiles] if single else list(smiles)
+        table, instances = self._predict(items, with_weights=True)
+        provenance = {p.index: p for p in self.bagger_.provenance_}
+        out = []
+        for row, frame in enumerate(instances):
+            prov = provenance.get(row)
+            out.append(Explanation(
+                smiles=items[row], prediction=table.prediction.iloc[row],
+                status=table.status.iloc[row], error=table.error.iloc[row],
+                mol=prov.mol if prov else None, instances=frame))
+        if single and out[0].status != "ok":
+            raise MoleculeError(f"row 0 ({items[0]!r}): {out[0].error}")
+        return out[0] if single else out
+
     def save(self, path: str | os.PathLike) -> None:
         """Save to the folder ``path``: featuriser settings (JSON) + estimator (no pickle)."""
         check_is_fitted(self, "estimator_")

@@ -1,0 +1,170 @@
+"""Explanations: atom values, real pictures, the HTML report, and a check on meaning."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from rdkit import Chem
+from rdkit.Chem.Draw import rdMolDraw2D
+
+from milearn_core import MILRegressor, kid_accuracy
+from qsarmil.data import load_chembl_sample, make_fragment_logp
+from qsarmil.explain import (
+    WEIGHT_COLOR,
+    _blend,
+    _prepare,
+    atom_colors,
+    atom_values,
+    conformers_html,
+    draw_grid,
+    draw_molecule,
+)
+from qsarmil.featurize import MoleculeBagger
+from qsarmil.fragments import brics_fragments
+from qsarmil.model import QSARModel
+from qsarmil.report import render_report, write_report
+
+SMILES = "CCOC(=O)c1ccc(NC(=O)c2ccccc2)cc1"
+
+
+def test_atom_values_spread_and_combine():
+    atoms = [(0, 1), (2,), (1, 2, 3)]
+    np.testing.assert_allclose(atom_values(4, atoms, [0.5, 0.2, 0.3]), [0.5, 0.8, 0.5, 0.3])
+    np.testing.assert_allclose(atom_values(4, atoms, [0.5, 0.2, -0.3], combine="max"),
+                               [0.5, 0.5, -0.3, -0.3])
+    with pytest.raises(ValueError, match="3 instances but 2 values"):
+        atom_values(4, atoms, [1, 2])
+
+
+def test_equal_weights_look_equal():
+    colors = atom_colors(np.array([0.4, 0.4, 0.1, 0.0]))
+    assert colors[0] == colors[1] and colors[2] != colors[0] and 3 not in colors
+    signed = atom_colors(np.array([1.0, -1.0]), signed=True)
+    assert signed[0][0] > signed[0][2] and signed[1][2] > signed[1][0]  # red vs blue
+
+
+def _pixel_coords(mol, size):
+    drawer = rdMolDraw2D.MolDraw2DCairo(*size)
+    drawer.DrawMolecule(_prepare(mol))
+    drawer.FinishDrawing()
+    return [drawer.GetDrawCoords(i) for i in range(mol.GetNumAtoms())]
+
+
+def _redness(png: bytes, point) -> float:
+    """How far from white towards the weight colour the pixels around ``point`` are."""
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+    x, y = int(round(point.x)), int(round(point.y))
+    patch = image[y - 4 : y + 5, x - 4 : x + 5]
+    return float((patch[..., 0] - patch[..., 2]).mean())
+
+
+def test_png_shows_high_weight_fragment_stronger():
+    mol = Chem.MolFromSmiles(SMILES)
+    fragments = brics_fragments(mol)
+    ring_a, ring_b = (f for f in fragments if "c1cc" in f.smiles)
+    size = (500, 400)
+    coords = _pixel_coords(mol, size)
+    high_a = atom_values(mol.GetNumAtoms(), [ring_a.atoms, ring_b.atoms], [0.9, 0.1])
+    high_b = atom_values(mol.GetNumAtoms(), [ring_a.atoms, ring_b.atoms], [0.1, 0.9])
+    png_a = draw_molecule(mol, high_a, fmt="png", size=size)
+    png_b = draw_molecule(mol, high_b, fmt="png", size=size)
+    assert png_a[:4] == b"\x89PNG" and png_a != png_b
+    atom_a, atom_b = coords[ring_a.atoms[0]], coords[ring_b.atoms[0]]
+    assert _redness(png_a, atom_a) > _redness(png_b, atom_a) + 20
+    assert _redness(png_b, atom_b) > _redness(png_a, atom_b) + 20
+
+
+def _hex(color):
+    return "#" + "".join(f"{int(c * 255):02X}" for c in color)  # RDKit truncates
+
+
+def test_svg_carries_the_highlight_colours():
+    mol = Chem.MolFromSmiles(SMILES)
+    values = np.zeros(mol.GetNumAtoms())
+    values[[5, 6, 7, 8, 18, 19]] = 1.0
+    values[[12, 13]] = 0.5
+    svg = draw_molecule(mol, values, legend="prediction 1.0", fmt="svg").upper()
+    assert _hex(WEIGHT_COLOR) in svg and _hex(_blend(WEIGHT_COLOR, 0.5)) in svg
+    assert "<TITLE>PREDICTION 1.0</TITLE>" in svg
+    grid = draw_grid([mol, Chem.MolFromSmiles("CCO")], [values, [0.0, 1.0, 0.0]],
+                     legends=["a", "b"])
+    assert grid.count("<svg") == 1 and _hex(WEIGHT_COLOR) in grid.upper()
+
+
+@pytest.fixture(scope="module")
+def logp_model():
+    """A model on the synthetic fragment-logP task, with known key fragments."""
+    task = make_fragment_logp(load_chembl_sample(1200))
+    n_train = 900
+    model = QSARModel(bagger=MoleculeBagger(morgan_radius=1, progress=False),
+                      estimator=MILRegressor(pooling="instance_sum", random_state=0))
+    model.fit(task.smiles[:n_train], task.y[:n_train])
+    return model, task, n_train
+
+
+def test_explain_table_and_drawings(logp_model):
+    model, task, _ = logp_model
+    explanation = model.explain(SMILES)
+    table = explanation.instances
+    assert list(table.columns) == ["instance", "atoms", "smiles", "weight", "contribution"]
+    assert table.weight.sum() == pytest.approx(1.0)
+    assert table.contribution.sum() == pytest.approx(explanation.prediction, abs=1e-4)
+    assert "<svg" in explanation.draw() and explanation.draw(fmt="png")[:4] == b"\x89PNG"
+    signed = explanation.atom_values(signed=True)
+    for atoms, contribution in zip(table.atoms, table.contribution):
+        np.testing.assert_allclose(signed[list(atoms)], contribution)
+    with pytest.raises(ValueError, match="conformer bags"):
+        explanation.view3d()
+    failed = model.explain([SMILES, "nonsense("])[1]
+    assert failed.status == "failed" and "failed" in failed._repr_html_()
+
+
+def test_darkest_fragment_is_the_key_fragment_as_often_as_kid_says(logp_model):
+    model, task, n_train = logp_model
+    smiles = task.smiles[n_train:]
+    explanations = model.explain(smiles)
+    kept = [i for i, e in enumerate(explanations) if e.status == "ok"]
+    weights = [explanations[i].instances.weight.to_numpy() for i in kept]
+    keys = [task.key_instances[n_train + i] for i in kept]
+    kid = kid_accuracy(weights, keys)
+    hits = []
+    for i, key in zip(kept, keys):
+        e = explanations[i]
+        darkest_atom = int(np.argmax(e.atom_values()))
+        drawn = [k for k, atoms in enumerate(e.instances.atoms) if darkest_atom in atoms]
+        hits.append(key[drawn[0]])
+    assert np.mean(hits) >= kid - 1e-9
+    assert kid > 0.6  # the drawings mean something: far above picking a fragment at random
+
+
+def test_html_report_holds_every_molecule(logp_model, tmp_path):
+    model, task, _ = logp_model
+    smiles = [SMILES, "c1ccccc1O", "not-a-molecule", "CCN(CC)CC"]
+    path = tmp_path / "report.html"
+    write_report(model, smiles, path, title="test report")
+    page = path.read_text()
+    for i, smi in enumerate(smiles):
+        assert f"id='mol{i}'" in page and smi in page
+    assert page.count("<svg") == 3 and "failed" in page and "<script" not in page
+    assert render_report(model, smiles[:1]).count("<section") == 1
+
+
+def test_conformer_explanation_and_3d_html(tmp_path):
+    from qsarmil.data import load_dataset
+
+    data = load_dataset("solubility").head(40)
+    model = QSARModel(bagger=MoleculeBagger(bag_type="conformers", n_conformers=4,
+                                            descriptors=("shape", "usr"), progress=False),
+                      estimator=MILRegressor(pooling="attention", max_epochs=5, random_state=0))
+    model.fit(data.smiles, data.target)
+    e = model.explain("CCCCOc1ccccc1")
+    assert "conformer_id" in e.instances and e.mol.GetNumConformers() == len(e.instances)
+    view = e.view3d()
+    assert view.startjs.count("addModel") == e.mol.GetNumConformers()
+    page = e.to_html(tmp_path / "view.html")
+    assert (tmp_path / "view.html").read_text() == page
+    assert "$3Dmol" in page and "cdn.jsdelivr" not in page.split("var $3Dmolpromise")[0][-200:]
+    assert page.count("addModel") >= e.mol.GetNumConformers()
+    html = conformers_html(e.mol, e.instances.weight.to_numpy())
+    assert "orangeCarbon" in html and "opacity" in html
