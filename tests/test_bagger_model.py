@@ -129,3 +129,23 @@ def test_qsar_model_save_load_scores_new_smiles(solubility_model, tmp_path):
     assert loaded.bagger_.get_params() == model.bagger_.get_params()
     with pytest.raises(ValueError, match="not a saved QSARModel"):
         QSARModel.load(tmp_path)
+
+
+def test_conformer_model_scales_descriptors_and_round_trips(tmp_path):
+    data = load_dataset("solubility").head(60)
+    model = QSARModel(bagger=MoleculeBagger(bag_type="conformers", n_conformers=3, optimize=None,
+                                            descriptors=("shape", "rdf"), progress=False),
+                      estimator=MILRegressor(pooling="attention", max_epochs=10, random_state=0))
+    model.fit(data.smiles, data.target)
+    assert model.scaler_ is not None  # 3-D descriptors span orders of magnitude
+    scaled = np.vstack(model._bag(data.smiles[:20])[1])
+    assert abs(scaled.mean()) < 1 and scaled.std() < 5
+    model.save(tmp_path / "conf_model")
+    loaded = QSARModel.load(tmp_path / "conf_model")
+    np.testing.assert_allclose(loaded.predict(data.smiles[:10]), model.predict(data.smiles[:10]),
+                               rtol=1e-5)
+
+
+def test_morgan_counts_are_not_scaled(solubility_model):
+    model, _ = solubility_model
+    assert model.scaler_ is None
