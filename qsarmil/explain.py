@@ -85,12 +85,22 @@ def _prepare(mol: Chem.Mol) -> Chem.Mol:
     return mol
 
 
-def _highlights(mol: Chem.Mol, values: np.ndarray, signed: bool, scale, labels: bool):
+def _highlights(mol: Chem.Mol, values: np.ndarray, signed: bool, scale, labels: bool,
+                instances: Sequence[Sequence[int]] | None = None):
     colors = atom_colors(values, signed, scale)
+    # A bond is coloured when both its atoms lie in one instance (given), else when both
+    # atoms carry the same value; cut bonds between fragments stay plain.
+    owner: dict[int, set[int]] = {}
+    for k, atoms in enumerate(instances or ()):
+        for a in atoms:
+            owner.setdefault(a, set()).add(k)
     bond_colors = {}
     for bond in mol.GetBonds():
         a, b = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-        if a in colors and b in colors and values[a] == values[b]:  # inside one fragment
+        if a not in colors or b not in colors:
+            continue
+        inside = owner.get(a, set()) & owner.get(b, set()) if instances else values[a] == values[b]
+        if inside:
             bond_colors[bond.GetIdx()] = colors[a]
     if labels:
         for i, v in enumerate(values):
@@ -115,16 +125,18 @@ def _finish(drawer, fmt: str):
 
 def draw_molecule(mol: Chem.Mol, values: Sequence[float], signed: bool = False, legend: str = "",
                   size: tuple[int, int] = (450, 350), fmt: str = "svg", atom_labels: bool = False,
-                  scale: float | None = None) -> str | bytes:
+                  scale: float | None = None,
+                  instances: Sequence[Sequence[int]] | None = None) -> str | bytes:
     """Draw ``mol`` with atoms and bonds coloured by ``values`` (one per atom).
 
-    Returns SVG text (``fmt="svg"``) or PNG bytes (``fmt="png"``).
+    ``instances`` (atoms per fragment) keeps bonds between two fragments uncoloured even when
+    the fragments carry equal values. Returns SVG text (``fmt="svg"``) or PNG bytes.
     """
     mol = _prepare(mol)
     values = np.asarray(values, dtype=float)
     if len(values) != mol.GetNumAtoms():
         raise ValueError(f"{len(values)} atom values for a molecule of {mol.GetNumAtoms()} atoms")
-    colors, bond_colors = _highlights(mol, values, signed, scale, atom_labels)
+    colors, bond_colors = _highlights(mol, values, signed, scale, atom_labels, instances)
     drawer = _drawer(*size, fmt)
     drawer.DrawMolecule(mol, legend=legend, highlightAtoms=list(colors),
                         highlightAtomColors=colors, highlightBonds=list(bond_colors),

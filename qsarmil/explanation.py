@@ -74,7 +74,8 @@ class Explanation:
              atom_labels: bool = False) -> str | bytes:
         """2-D drawing with each fragment coloured by its weight (or signed contribution)."""
         return draw_molecule(self._heavy_mol(), self.atom_values(signed), signed=signed,
-                             legend=self.legend(), size=size, fmt=fmt, atom_labels=atom_labels)
+                             legend=self.legend(), size=size, fmt=fmt, atom_labels=atom_labels,
+                             instances=list(self.instances.atoms))
 
     def view3d(self, **kwargs):
         """py3Dmol view of the conformers, the key (top-weight) conformer highlighted."""

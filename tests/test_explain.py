@@ -75,6 +75,17 @@ def test_png_shows_high_weight_fragment_stronger():
     assert _redness(png_b, atom_b) > _redness(png_a, atom_b) + 20
 
 
+def test_cut_bonds_between_equal_fragments_stay_plain():
+    mol = Chem.MolFromSmiles("c1ccccc1Cc1ccccc1")
+    fragments = brics_fragments(mol)
+    atoms = [f.atoms for f in fragments]
+    values = atom_values(mol.GetNumAtoms(), atoms, [1.0, 1.0, 1.0])
+    by_value = draw_molecule(mol, values)
+    by_fragment = draw_molecule(mol, values, instances=atoms)
+    # The two ring-CH2 cut bonds lose their highlight; the atoms keep theirs.
+    assert by_fragment.count("#DB3D19") < by_value.count("#DB3D19")
+
+
 def _hex(color):
     return "#" + "".join(f"{int(c * 255):02X}" for c in color)  # RDKit truncates
 
