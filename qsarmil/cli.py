@@ -13,7 +13,7 @@ from milearn_core.persist import atomic_path
 
 from .data import list_datasets, load_dataset
 from .featurize import MoleculeBagger
-from .model import QSARModel
+from .model import QSARModel, default_estimator
 
 
 def _read_table(path: str, smiles_column: str) -> pd.DataFrame:
@@ -45,7 +45,9 @@ def train(args) -> None:
         train_rows, test_rows = data, data.iloc[:0]
         smiles_col, target_col = args.smiles_column, args.target_column
     bagger = MoleculeBagger(bag_type=args.bag_type, n_jobs=args.n_jobs)
-    model = QSARModel(bagger=bagger).fit(train_rows[smiles_col], train_rows[target_col])
+    estimator = default_estimator("regression", args.bag_type).set_params(random_state=args.seed)
+    model = QSARModel(bagger=bagger, estimator=estimator)
+    model.fit(train_rows[smiles_col], train_rows[target_col])
     print(f"trained on {len(train_rows) - len(model.training_failures_)} molecules "
           f"({len(model.training_failures_)} could not be bagged)")
     if len(test_rows):
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--target-column", default="target")
     t.add_argument("--bag-type", default="brics", choices=["brics", "recap", "conformers"])
     t.add_argument("--n-jobs", type=int, default=1)
+    t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same model)")
     t.add_argument("--out", required=True, help="folder to save the model in")
     t.set_defaults(func=train)
     p = sub.add_parser("predict", help="score a CSV/XLSX of SMILES; every row comes back")
