@@ -4,14 +4,14 @@ Bags of instances in, bag labels out; per-instance weights say which instances d
 """
 
 from .bags import BagError, BagMinMaxScaler, BagStandardScaler, BagTransformer, check_bags
-from .estimators import MISVM, BagWrapper, InstanceWrapper, MILClassifier, MILRegressor
+from .estimators import MISVM, AdditiveRegressor, BagWrapper, InstanceWrapper, MILClassifier, MILRegressor
 from .kid import instance_weights, kid_accuracy, kid_spearman, leave_one_out_weights
 from .persist import ModelFileError, load_model, save_model
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BagError", "BagMinMaxScaler", "BagStandardScaler", "BagTransformer", "BagWrapper",
+    "AdditiveRegressor", "BagError", "BagMinMaxScaler", "BagStandardScaler", "BagTransformer", "BagWrapper",
     "InstanceWrapper", "MILClassifier", "MILRegressor", "MISVM", "ModelFileError",
     "check_bags", "instance_weights", "kid_accuracy", "kid_spearman", "leave_one_out_weights",
     "load_model", "save_model",

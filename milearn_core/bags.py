@@ -1,6 +1,7 @@
 """Bags of instances: validation, packing and bag-aware scalers.
 
-A bag collection ``X`` is a sequence of 2-D arrays (instances x features), one per bag.
+A bag collection ``X`` is a sequence of 2-D arrays (instances x features), one per bag; estimators
+that say so also take scipy sparse bags (e.g. wide count fingerprints), kept in CSR form.
 Internally bags are *packed*: all instances stacked in one matrix plus a bag index, so every
 computation runs on real instances only (no padding).
 """
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
@@ -35,7 +37,8 @@ def check_bags(
     X: Sequence[np.ndarray] | np.ndarray,
     n_features: int | None = None,
     dtype: type = np.float32,
-) -> list[np.ndarray]:
+    accept_sparse: bool = False,
+) -> list[np.ndarray | sp.csr_matrix]:
     """Validate a bag collection and return it as a list of 2-D float arrays.
 
     Parameters
@@ -46,10 +49,12 @@ def check_bags(
         Expected number of features (e.g. ``n_features_in_`` of a fitted model).
     dtype : numpy dtype
         Output dtype.
+    accept_sparse : bool
+        Keep scipy sparse bags as CSR matrices; otherwise they are made dense.
 
     Returns
     -------
-    list of ndarray
+    list of ndarray (or CSR matrix where ``accept_sparse``)
 
     Raises
     ------
@@ -67,7 +72,12 @@ def check_bags(
         raise BagError("X holds no bags")
     bags = []
     for i, bag in enumerate(X):
-        if hasattr(bag, "toarray"):  # scipy sparse
+        if sp.issparse(bag) and accept_sparse:
+            arr = _check_sparse_bag(bag, i, dtype)
+            n_features = _check_shape(arr, i, n_features)
+            bags.append(arr)
+            continue
+        if sp.issparse(bag):
             bag = bag.toarray()
         try:
             arr = np.asarray(bag, dtype=dtype)
@@ -80,17 +90,31 @@ def check_bags(
             )
         if arr.ndim != 2:
             raise BagError(f"bag {i}: expected a 2-D array, got {arr.ndim}-D")
-        if arr.shape[0] == 0:
-            raise BagError(f"bag {i}: empty bag (no instances)")
-        if n_features is None:
-            n_features = arr.shape[1]
-        if arr.shape[1] != n_features:
-            raise BagError(f"bag {i}: has {arr.shape[1]} features, expected {n_features}")
+        n_features = _check_shape(arr, i, n_features)
         if not np.isfinite(arr).all():
             row = int(np.argwhere(~np.isfinite(arr))[0, 0])
             raise BagError(f"bag {i}: instance {row} holds NaN or infinite values")
         bags.append(arr)
     return bags
+
+
+def _check_shape(arr, i: int, n_features: int | None) -> int:
+    if arr.shape[0] == 0:
+        raise BagError(f"bag {i}: empty bag (no instances)")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise BagError(f"bag {i}: has {arr.shape[1]} features, expected {n_features}")
+    return arr.shape[1]
+
+
+def _check_sparse_bag(bag, i: int, dtype) -> sp.csr_matrix:
+    try:
+        arr = sp.csr_matrix(bag, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise BagError(f"bag {i}: cannot be read as a numeric sparse matrix ({exc})") from None
+    if not np.isfinite(arr.data).all():
+        row = int(np.searchsorted(arr.indptr, np.argmax(~np.isfinite(arr.data)), side="right") - 1)
+        raise BagError(f"bag {i}: instance {row} holds NaN or infinite values")
+    return arr
 
 
 def check_bag_targets(y: np.ndarray | Sequence, n_bags: int) -> np.ndarray:
@@ -111,7 +135,7 @@ class PackedBags:
 
     Attributes
     ----------
-    instances : ndarray of shape (n_instances_total, n_features)
+    instances : ndarray or CSR matrix of shape (n_instances_total, n_features)
     bag_index : ndarray of shape (n_instances_total,)
         Bag number of every instance.
     offsets : ndarray of shape (n_bags + 1,)
@@ -137,10 +161,14 @@ class PackedBags:
 
 def pack_bags(bags: Sequence[np.ndarray]) -> PackedBags:
     """Stack validated bags into a :class:`PackedBags`."""
-    sizes = np.fromiter((len(b) for b in bags), dtype=np.int64, count=len(bags))
+    sizes = np.fromiter((b.shape[0] for b in bags), dtype=np.int64, count=len(bags))
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     bag_index = np.repeat(np.arange(len(bags), dtype=np.int64), sizes)
-    return PackedBags(np.concatenate(bags, axis=0), bag_index, offsets)
+    if any(sp.issparse(b) for b in bags):
+        instances = sp.vstack(bags, format="csr")
+    else:
+        instances = np.concatenate(bags, axis=0)
+    return PackedBags(instances, bag_index, offsets)
 
 
 class BagTransformer(TransformerMixin, BaseEstimator):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from .bags import PackedBags
@@ -47,23 +48,25 @@ class DeviceBags:
     packed : PackedBags
     device : torch.device
     sparse : bool or None
-        Hold instances in CSR form; None decides by density (see ``SPARSE_DENSITY``).
+        Hold instances in CSR form; None decides by density (see ``SPARSE_DENSITY``); sparse
+        input stays sparse unless ``sparse=False``.
     """
 
     def __init__(self, packed: PackedBags, device: torch.device, sparse: bool | None = None):
         x = packed.instances
         if sparse is None:
-            sparse = (x.shape[1] >= SPARSE_MIN_FEATURES
-                      and np.count_nonzero(x) <= SPARSE_DENSITY * x.size)
+            sparse = sp.issparse(x) or (x.shape[1] >= SPARSE_MIN_FEATURES
+                                        and np.count_nonzero(x) <= SPARSE_DENSITY * x.size)
         self.sparse = sparse
         if sparse:
-            rows, cols = np.nonzero(x)
-            crow = np.zeros(len(x) + 1, dtype=np.int64)
-            np.cumsum(np.bincount(rows, minlength=len(x)), out=crow[1:])
-            self.crow = torch.as_tensor(crow, device=device)
-            self.cols = torch.as_tensor(cols, dtype=torch.long, device=device)
-            self.values = torch.as_tensor(x[rows, cols], dtype=torch.float32, device=device)
+            x = sp.csr_matrix(x)
+            x.sum_duplicates()
+            self.crow = torch.as_tensor(x.indptr.astype(np.int64), device=device)
+            self.cols = torch.as_tensor(x.indices.astype(np.int64), device=device)
+            self.values = torch.as_tensor(x.data, dtype=torch.float32, device=device)
         else:
+            if sp.issparse(x):
+                x = x.toarray()
             self.instances = torch.as_tensor(x, dtype=torch.float32, device=device)
         self.offsets = torch.as_tensor(packed.offsets, dtype=torch.long, device=device)
         self.sizes = self.offsets[1:] - self.offsets[:-1]

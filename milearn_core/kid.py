@@ -42,15 +42,16 @@ def leave_one_out_weights(
     ----------
     score_bags : callable
         Maps a list of bags to an array of shape (n_bags, n_scores).
-    bags : sequence of 2-D arrays
+    bags : sequence of 2-D arrays (dense or scipy sparse)
 
     Returns
     -------
     list of ndarray
     """
     bags = list(bags)
-    sizes = np.array([len(b) for b in bags])
-    reduced = [np.delete(bag, i, axis=0) for bag in bags if len(bag) > 1 for i in range(len(bag))]
+    sizes = np.array([b.shape[0] for b in bags])
+    # Row masks rather than np.delete, so that scipy sparse bags work too.
+    reduced = [bag[np.arange(n) != i] for bag, n in zip(bags, sizes) if n > 1 for i in range(n)]
     full = np.asarray(score_bags(bags), dtype=np.float64).reshape(len(bags), -1)
     left_out = (
         np.asarray(score_bags(reduced), dtype=np.float64).reshape(len(reduced), -1)

@@ -67,7 +67,8 @@ class FragmentLogP:
     contributions : list of ndarray
         Per-fragment contribution (sum of the Crippen contributions of its atoms).
     key_instances : list of bool ndarray
-        The fragment of largest absolute contribution, per molecule.
+        The fragment of largest absolute contribution, per molecule (every fragment tied
+        for it, within 1e-6).
     """
 
     smiles: list[str]
@@ -104,5 +105,7 @@ def make_fragment_logp(smiles: list[str], min_fragments: int = 2) -> FragmentLog
         kept.append(smi)
         ys.append(c.sum())
         contribs.append(c)
-        keys.append(np.abs(c) == np.abs(c).max())
+        # Equal fragments can differ in the last bits of their float sums: ties within 1e-6
+        # are ties (all of them key), not a coin toss for the KID score.
+        keys.append(np.abs(c) >= np.abs(c).max() - 1e-6)
     return FragmentLogP(kept, np.array(ys), contribs, keys)

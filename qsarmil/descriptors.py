@@ -1,5 +1,11 @@
 """Per-instance descriptors: 2-D sets for fragments, 3-D sets for conformers.
 
+``"morgan_parent"`` (the default for fragments) counts the Morgan environments centred on the
+fragment's atoms *inside the parent molecule*: an environment may reach across a cut bond and
+sees the real neighbour there, and the fragments' fingerprints add up to the molecule's. On the
+fragment-logP task this halved the error of the fragment contributions against ``"morgan"``,
+which describes the fragment cut out of its molecule.
+
 Dummy atoms at cut points (``dummy_atoms``): ``"keep"`` (default) describes the fragment with its
 ``*`` atoms, whose isotope carries the BRICS type of the cut, so a fragment's descriptors know
 what it was attached to (this gave the better fragment-logP fit); ``"cap"`` replaces every ``*``
@@ -19,7 +25,7 @@ import numpy as np
 from rdkit import Chem, RDConfig, RDLogger
 from rdkit.Chem import ChemicalFeatures, Descriptors, rdFingerprintGenerator, rdMolDescriptors
 
-__all__ = ["DESCRIPTORS_2D", "DESCRIPTORS_3D", "cap_dummies", "describe_fragment",
+__all__ = ["COUNT_FINGERPRINTS", "DESCRIPTORS_2D", "DESCRIPTORS_3D", "cap_dummies", "describe_fragment",
            "describe_conformer", "descriptor_names"]
 
 _FAMILIES = ("Donor", "Acceptor", "NegIonizable", "PosIonizable", "Aromatic", "LumpedHydrophobe")
@@ -112,11 +118,21 @@ def _rdkit_2d(mol: Chem.Mol) -> np.ndarray:
     return np.asarray(values)
 
 
+def _morgan_parent(parent: Chem.Mol, atoms: Sequence[int], radius: int, size: int) -> np.ndarray:
+    """Morgan counts of the environments centred on ``atoms``, taken in ``parent``."""
+    return _morgan(radius, size).GetCountFingerprintAsNumPy(parent, fromAtoms=list(atoms))
+
+
+# Each set maps (fragment with its cut points handled, parent, atoms, radius, size) to a vector.
 DESCRIPTORS_2D = {
-    "morgan": lambda mol, radius=2, size=2048: _morgan(radius, size).GetCountFingerprintAsNumPy(mol),
-    "rdkit2d": lambda mol, **_: _rdkit_2d(mol),
-    "pharmacophore": lambda mol, **_: _pharmacophore_2d(mol),
+    "morgan_parent": lambda frag, parent, atoms, radius, size: _morgan_parent(parent, atoms, radius,
+                                                                              size),
+    "morgan": lambda frag, parent, atoms, radius, size: _morgan(radius, size)
+    .GetCountFingerprintAsNumPy(frag),
+    "rdkit2d": lambda frag, *_: _rdkit_2d(frag),
+    "pharmacophore": lambda frag, *_: _pharmacophore_2d(frag),
 }
+COUNT_FINGERPRINTS = ("morgan_parent", "morgan")
 
 _SHAPE = ("CalcPMI1", "CalcPMI2", "CalcPMI3", "CalcNPR1", "CalcNPR2", "CalcRadiusOfGyration",
           "CalcAsphericity", "CalcEccentricity", "CalcInertialShapeFactor",
@@ -137,8 +153,8 @@ DESCRIPTORS_3D = {
 
 def descriptor_names(kind: str, radius: int = 2, size: int = 2048) -> list[str]:
     """Column names of one descriptor set."""
-    if kind == "morgan":
-        return [f"morgan{radius}_{i}" for i in range(size)]
+    if kind in COUNT_FINGERPRINTS:
+        return [f"{kind}{radius}_{i}" for i in range(size)]
     if kind == "rdkit2d":
         return [name for name, _ in _RDKIT_2D]
     if kind in ("pharmacophore", "pharmacophore3d"):
@@ -178,19 +194,25 @@ DUMMY_HANDLING = {"keep": keep_dummies, "cap": cap_dummies}
 
 
 def describe_fragment(mol: Chem.Mol, kinds: Sequence[str], radius: int = 2, size: int = 2048,
-                      dummy_atoms: str = "keep") -> tuple[np.ndarray, list[str]]:
+                      dummy_atoms: str = "keep", parent: Chem.Mol | None = None,
+                      atoms: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
     """Concatenated 2-D descriptor sets of one fragment.
 
-    Returns the vector and the names of values that were not finite (set to 0).
+    ``parent`` and ``atoms`` (the fragment's atom indices in it) are needed by
+    ``"morgan_parent"``. Returns the vector and the names of values that were not finite (set
+    to 0).
     """
     if dummy_atoms not in DUMMY_HANDLING:
         raise ValueError(f"dummy_atoms must be 'keep' or 'cap', got {dummy_atoms!r}")
+    if "morgan_parent" in kinds and (parent is None or atoms is None):
+        raise ValueError("the 'morgan_parent' descriptors need the parent molecule and the "
+                         "fragment's atom indices")
     capped = DUMMY_HANDLING[dummy_atoms](mol)
     parts, issues = [], []
     for kind in kinds:
         if kind not in DESCRIPTORS_2D:
             raise ValueError(f"unknown 2-D descriptor set {kind!r}; choose from {sorted(DESCRIPTORS_2D)}")
-        values, bad = _finite(DESCRIPTORS_2D[kind](capped, radius=radius, size=size),
+        values, bad = _finite(DESCRIPTORS_2D[kind](capped, parent, atoms, radius, size),
                               lambda k=kind: descriptor_names(k, radius, size))
         parts.append(values)
         issues += bad

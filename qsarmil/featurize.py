@@ -5,20 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from rdkit import Chem
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
 from .conformers import ConformerError, ConformerSettings, generate_conformers
-from .descriptors import DESCRIPTORS_2D, DESCRIPTORS_3D, describe_conformer, describe_fragment
+from .descriptors import (
+    COUNT_FINGERPRINTS,
+    DESCRIPTORS_2D,
+    DESCRIPTORS_3D,
+    describe_conformer,
+    describe_fragment,
+)
 from .fragments import fragment_molecule
 from .standardize import Failure, MoleculeError, parse_molecule
 
 __all__ = ["BAG_TYPES", "MoleculeBagger", "Provenance", "BaggingError"]
 
 BAG_TYPES = ("brics", "recap", "conformers")
-_DEFAULT_DESCRIPTORS = {"fragments": ("morgan",),
+_DEFAULT_DESCRIPTORS = {"fragments": ("morgan_parent",),
                         "conformers": ("shape", "autocorr3d", "rdf", "morse", "whim", "usrcat",
                                        "pharmacophore3d")}
 _PROGRESS_MIN = 200  # "auto" shows a progress bar from this many molecules on
@@ -85,12 +92,13 @@ def _bag_one(item, index: int, config: dict):
             for k, frag in enumerate(fragments):
                 values, bad = describe_fragment(frag.mol, config["descriptors"],
                                                 config["morgan_radius"], config["morgan_size"],
-                                                config["dummy_atoms"])
+                                                config["dummy_atoms"], mol, frag.atoms)
                 rows.append(values)
                 issues += [f"instance {k}: {name}" for name in bad]
             prov = Provenance(index, mol, [f.atoms for f in fragments],
                               [f.smiles for f in fragments], descriptor_issues=issues)
-        return np.vstack(rows, dtype=np.float32), prov
+        bag = np.vstack(rows, dtype=np.float32)
+        return (sp.csr_matrix(bag) if config["sparse"] else bag), prov
     except MoleculeError as exc:
         return Failure(index, str(item), str(exc).split("): ", 1)[-1])
     except ConformerError as exc:
@@ -107,21 +115,31 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
     bag_type : {"brics", "recap", "conformers"}
         Fragment bags (2-D) or conformer bags (3-D).
     descriptors : str or tuple of str, optional
-        Fragment bags: any of ``"morgan"``, ``"rdkit2d"``, ``"pharmacophore"`` (default
-        ``"morgan"``). Conformer bags: any of ``"shape"``, ``"autocorr3d"``, ``"rdf"``,
-        ``"morse"``, ``"whim"``, ``"getaway"``, ``"usr"``, ``"usrcat"``, ``"pharmacophore3d"``
-        (default: all but ``"getaway"`` and ``"usr"``).
+        Fragment bags: any of ``"morgan_parent"`` (Morgan counts of the fragment's atoms taken in
+        the parent molecule; the default), ``"morgan"`` (of the fragment cut out, see
+        ``dummy_atoms``), ``"rdkit2d"``, ``"pharmacophore"``. Conformer bags: any of
+        ``"shape"``, ``"autocorr3d"``, ``"rdf"``, ``"morse"``, ``"whim"``, ``"getaway"``,
+        ``"usr"``, ``"usrcat"``, ``"pharmacophore3d"`` (default: all but ``"getaway"`` and
+        ``"usr"``).
     morgan_radius, morgan_size : int
-        Morgan count fingerprint settings.
+        Morgan count fingerprint settings. The size is large (32768) so that different atom
+        environments rarely share a bit: at 2048 bits, hash collisions undid the whole
+        fragment-logP KID gain of ``"morgan_parent"`` (0.85 against 0.92 with a ridge model).
+        Sparse bags keep the width cheap.
     include_whole : bool
         Add the whole molecule as an extra instance of fragment bags.
     dummy_atoms : {"keep", "cap"}
-        Fragment descriptors with the ``*`` cut-point atoms kept (labelled by BRICS type) or
-        capped with hydrogen (see :mod:`qsarmil.descriptors`).
+        Descriptors of the fragment cut out (all but ``"morgan_parent"``) with the ``*``
+        cut-point atoms kept (labelled by BRICS type) or capped with hydrogen (see
+        :mod:`qsarmil.descriptors`).
     standardize : bool
         Standardise molecules first (largest fragment, neutralise).
     n_conformers, conformer_seed, prune_rms, optimize, energy_window, time_limit
         Conformer settings (see :class:`qsarmil.conformers.ConformerSettings`).
+    sparse : bool or "auto"
+        Return bags as scipy CSR matrices; "auto": when every descriptor set is a count
+        fingerprint (mostly zeros). milearn_core's neural and additive models take them as they
+        are; other estimators make them dense.
     n_jobs : int
         joblib workers (-1: all cores).
     progress : bool or "auto"
@@ -140,8 +158,8 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, bag_type: str = "brics", descriptors=None, morgan_radius: int = 2,
-                 morgan_size: int = 2048, include_whole: bool = False, dummy_atoms: str = "keep",
-                 standardize: bool = False,
+                 morgan_size: int = 32768, include_whole: bool = False, dummy_atoms: str = "keep",
+                 standardize: bool = False, sparse="auto",
                  n_conformers: int = 10, conformer_seed: int = 42, prune_rms: float = 0.5,
                  optimize: str | None = "mmff", energy_window: float | None = None,
                  time_limit: float = 30.0, n_jobs: int = 1, progress="auto", strict: bool = False):
@@ -152,6 +170,7 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         self.include_whole = include_whole
         self.dummy_atoms = dummy_atoms
         self.standardize = standardize
+        self.sparse = sparse
         self.n_conformers = n_conformers
         self.conformer_seed = conformer_seed
         self.prune_rms = prune_rms
@@ -173,8 +192,13 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         if unknown:
             raise ValueError(f"descriptors {unknown} do not apply to {self.bag_type} bags; "
                              f"choose from {sorted(allowed)}")
+        if self.sparse not in (True, False, "auto"):
+            raise ValueError(f"sparse must be True, False or 'auto', got {self.sparse!r}")
+        sparse = (set(kinds) <= set(COUNT_FINGERPRINTS) if self.sparse == "auto"
+                  else bool(self.sparse))
         return {
             "bag_type": self.bag_type, "descriptors": kinds, "standardize": self.standardize,
+            "sparse": sparse,
             "morgan_radius": self.morgan_radius, "morgan_size": self.morgan_size,
             "include_whole": self.include_whole, "dummy_atoms": self.dummy_atoms,
             "conformers": ConformerSettings(self.n_conformers, self.conformer_seed, self.prune_rms,

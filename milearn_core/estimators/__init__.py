@@ -1,6 +1,10 @@
 """scikit-learn estimators for multi-instance learning."""
 
+from .additive import AdditiveRegressor
 from .classical import MISVM, BagWrapper, InstanceWrapper, embed_bags
 from .neural import MILClassifier, MILRegressor
 
-__all__ = ["BagWrapper", "InstanceWrapper", "MILClassifier", "MILRegressor", "MISVM", "embed_bags"]
+__all__ = [
+    "AdditiveRegressor", "BagWrapper", "InstanceWrapper", "MILClassifier", "MILRegressor", "MISVM",
+    "embed_bags",
+]

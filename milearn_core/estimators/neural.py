@@ -90,7 +90,7 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         self
         """
         self._check_params()
-        bags = check_bags(X)
+        bags = check_bags(X, accept_sparse=True)
         y = check_bag_targets(y, len(bags))
         device = resolve_device(self.device)
         targets, n_outputs = self._encode_targets(y)
@@ -135,7 +135,7 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
     # -- inference ---------------------------------------------------------------------------
     def _forward(self, X) -> tuple[MILOutput, PackedBags]:
         check_is_fitted(self, "network_")
-        packed = pack_bags(check_bags(X, n_features=self.n_features_in_))
+        packed = pack_bags(check_bags(X, n_features=self.n_features_in_, accept_sparse=True))
         device = next(self.network_.parameters()).device
         sparse = None if self.network_.accepts_sparse else False
         out = predict_network(self.network_, DeviceBags(packed, device, sparse))
@@ -157,7 +157,8 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
             raise ValueError(f"method must be 'auto', 'native' or 'loo', got {method!r}")
         if method == "loo" or (method == "auto" and self.pooling in _UNINFORMATIVE_POOLINGS):
             check_is_fitted(self, "network_")
-            return leave_one_out_weights(self._bag_scores, check_bags(X, self.n_features_in_))
+            return leave_one_out_weights(
+                self._bag_scores, check_bags(X, self.n_features_in_, accept_sparse=True))
         out, packed = self._forward(X)
         if out.weights is not None:
             weights = out.weights.numpy()
