@@ -4,12 +4,13 @@ import time
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from rdkit import Chem
 from test_chem_inputs import TRICKY
 
-from milearn_core import MILRegressor
+from milearn_core import AdditiveRegressor, MILRegressor, kid_accuracy
 from qsarmil.conformers import ConformerError, ConformerSettings, generate_conformers
-from qsarmil.data import list_datasets, load_chembl_sample, load_dataset
+from qsarmil.data import list_datasets, load_chembl_sample, load_dataset, make_fragment_logp
 from qsarmil.featurize import BaggingError, MoleculeBagger
 from qsarmil.model import QSARModel
 
@@ -149,3 +150,30 @@ def test_conformer_model_scales_descriptors_and_round_trips(tmp_path):
 def test_morgan_counts_are_not_scaled(solubility_model):
     model, _ = solubility_model
     assert model.scaler_ is None
+
+
+def test_count_fingerprint_bags_are_sparse_others_dense():
+    smiles = load_chembl_sample(5)
+    sparse = MoleculeBagger(progress=False).fit_transform(smiles)
+    assert all(sp.issparse(b) and b.shape[1] == 32768 for b in sparse)
+    mixed = MoleculeBagger(descriptors=("morgan", "pharmacophore"), morgan_size=512,
+                           progress=False).fit_transform(smiles)
+    assert all(isinstance(b, np.ndarray) for b in mixed)
+    dense = MoleculeBagger(sparse=False, progress=False).fit_transform(smiles)
+    for a, b in zip(sparse, dense):
+        np.testing.assert_array_equal(a.toarray(), b)
+    with pytest.raises(ValueError, match="sparse must be"):
+        MoleculeBagger(sparse="yes").fit_transform(smiles)
+
+
+def test_default_fragment_model_finds_key_fragments_better_in_parent_context():
+    """Fragment-logP on 1000 training molecules: the default beats cut-out fragment features."""
+    task = make_fragment_logp(load_chembl_sample())
+    kid = {}
+    for kind in ("morgan_parent", "morgan"):
+        model = QSARModel(bagger=MoleculeBagger(descriptors=kind, progress=False))
+        model.fit(task.smiles[:1000], task.y[:1000])
+        _, instances = model.predict_with_weights(task.smiles[1000:])
+        kid[kind] = kid_accuracy([f.weight.to_numpy() for f in instances], task.key_instances[1000:])
+        assert isinstance(model.estimator_, AdditiveRegressor)
+    assert kid["morgan_parent"] > kid["morgan"] and kid["morgan_parent"] > 0.85

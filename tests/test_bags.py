@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.pipeline import Pipeline
 
 from milearn_core import BagError, BagMinMaxScaler, BagStandardScaler, MILRegressor, check_bags
@@ -77,3 +78,24 @@ def test_scaler_as_first_pipeline_step(mean_bags):
                      ("mil", MILRegressor(hidden_layer_sizes=(16,), max_epochs=3, random_state=0))])
     pipe.fit(mean_bags.bags, mean_bags.y)
     assert pipe.predict(mean_bags.bags[:5]).shape == (5,)
+
+
+def test_sparse_bags_stay_sparse_only_where_accepted(rng):
+    bags = [sp.random(n, 50, density=0.1, random_state=n, format="coo") for n in (3, 1, 4)]
+    kept = check_bags(bags, accept_sparse=True)
+    assert all(sp.issparse(b) and b.format == "csr" and b.dtype == np.float32 for b in kept)
+    dense = check_bags(bags)
+    assert all(isinstance(b, np.ndarray) for b in dense)
+    packed = pack_bags(kept)
+    assert sp.issparse(packed.instances) and packed.instances.shape == (8, 50)
+    np.testing.assert_array_equal(packed.instances.toarray(), pack_bags(dense).instances)
+
+
+def test_sparse_bag_errors_name_the_bag_and_instance():
+    bad = sp.csr_matrix(np.array([[0, 1, 0], [0, 0, np.nan]]))
+    with pytest.raises(BagError, match="bag 1: instance 1 holds NaN"):
+        check_bags([sp.csr_matrix(np.ones((1, 3))), bad], accept_sparse=True)
+    with pytest.raises(BagError, match="bag 0: has 3 features, expected 4"):
+        check_bags([sp.csr_matrix(np.ones((2, 3)))], n_features=4, accept_sparse=True)
+    with pytest.raises(BagError, match="bag 0: empty bag"):
+        check_bags([sp.csr_matrix((0, 3))], accept_sparse=True)

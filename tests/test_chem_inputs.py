@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from rdkit import Chem
-from rdkit.Chem import Descriptors
+from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
 from qsarmil.data import fragment_contributions, load_chembl_sample, make_fragment_logp
 from qsarmil.descriptors import describe_conformer, describe_fragment, descriptor_names
@@ -116,3 +116,24 @@ def test_fragment_logp_task_is_molLogP_split_by_fragment():
         assert y == pytest.approx(Descriptors.MolLogP(mol), abs=1e-9)
         np.testing.assert_allclose(contrib, fragment_contributions(mol))
         assert keys[np.argmax(np.abs(contrib))]
+
+
+@pytest.mark.parametrize("name", ["charged", "stereo", "macrocycle", "large", "single_atom"])
+def test_in_parent_morgan_counts_add_up_to_the_molecule(name):
+    mol = Chem.MolFromSmiles(TRICKY[name])
+    parts = [describe_fragment(f.mol, ["morgan_parent"], 2, 4096, parent=mol, atoms=f.atoms)[0]
+             for f in brics_fragments(mol)]
+    whole = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=4096)
+    np.testing.assert_array_equal(np.sum(parts, axis=0), whole.GetCountFingerprintAsNumPy(mol))
+
+
+def test_in_parent_counts_see_across_the_cut():
+    ether, amine = (Chem.MolFromSmiles(s) for s in ("COc1ccccc1", "CNc1ccccc1"))
+    rings = [next(f for f in brics_fragments(m) if f.smiles == "[16*]c1ccccc1") for m in (ether, amine)]
+    cut_out = [describe_fragment(f.mol, ["morgan"])[0] for f in rings]
+    np.testing.assert_array_equal(*cut_out)  # the phenyl cut out looks the same in both
+    in_parent = [describe_fragment(f.mol, ["morgan_parent"], parent=m, atoms=f.atoms)[0]
+                 for f, m in zip(rings, (ether, amine))]
+    assert not np.array_equal(*in_parent)  # in its molecule it knows its O or N neighbour
+    with pytest.raises(ValueError, match="parent molecule"):
+        describe_fragment(rings[0].mol, ["morgan_parent"])

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.metrics import accuracy_score, r2_score
 
@@ -211,3 +212,15 @@ def test_cuda_matches_cpu(or_bags):
     gpu = MILClassifier(**dict(FAST, device="cuda")).fit(or_bags.bags, or_bags.y)
     np.testing.assert_allclose(gpu.predict_proba(or_bags.bags), cpu.predict_proba(or_bags.bags),
                                atol=1e-3)
+
+
+def test_sparse_bags_train_and_predict_like_dense(mean_bags):
+    sparse = [sp.csr_matrix(b) for b in mean_bags.bags]
+    for pooling in ("attention", "instance_sum"):
+        a = MILRegressor(pooling=pooling, **FAST).fit(sparse, mean_bags.y)
+        b = MILRegressor(pooling=pooling, **FAST).fit(mean_bags.bags, mean_bags.y)
+        np.testing.assert_allclose(a.predict(sparse[:20]), b.predict(mean_bags.bags[:20]), rtol=1e-4,
+                                   atol=1e-4)
+        for wa, wb in zip(a.instance_weights(sparse[:5], method="loo"),
+                          b.instance_weights(mean_bags.bags[:5], method="loo")):
+            np.testing.assert_allclose(wa, wb, atol=1e-4)
