@@ -22,11 +22,12 @@ from itertools import combinations_with_replacement
 from pathlib import Path
 
 import numpy as np
-from rdkit import Chem, RDConfig, RDLogger
+import scipy.sparse as sp
+from rdkit import Chem, DataStructs, RDConfig, RDLogger
 from rdkit.Chem import ChemicalFeatures, Descriptors, rdFingerprintGenerator, rdMolDescriptors
 
 __all__ = ["COUNT_FINGERPRINTS", "DESCRIPTORS_2D", "DESCRIPTORS_3D", "cap_dummies", "describe_fragment",
-           "describe_conformer", "descriptor_names"]
+           "describe_fragments_sparse", "describe_conformer", "descriptor_names"]
 
 _FAMILIES = ("Donor", "Acceptor", "NegIonizable", "PosIonizable", "Aromatic", "LumpedHydrophobe")
 _PAIRS = list(combinations_with_replacement(range(len(_FAMILIES)), 2))
@@ -118,21 +119,30 @@ def _rdkit_2d(mol: Chem.Mol) -> np.ndarray:
     return np.asarray(values)
 
 
-def _morgan_parent(parent: Chem.Mol, atoms: Sequence[int], radius: int, size: int) -> np.ndarray:
-    """Morgan counts of the environments centred on ``atoms``, taken in ``parent``."""
-    return _morgan(radius, size).GetCountFingerprintAsNumPy(parent, fromAtoms=list(atoms))
+# Count fingerprints come from RDKit as sparse vectors: (fragment with its cut points handled,
+# parent, the fragment's atoms in it, radius, size) -> UIntSparseIntVect. "morgan_parent" counts
+# the environments centred on the fragment's atoms, taken in the parent molecule.
+_COUNT_FINGERPRINTS = {
+    "morgan_parent": lambda frag, parent, atoms, radius, size: _morgan(radius, size)
+    .GetCountFingerprint(parent, fromAtoms=list(atoms)),
+    "morgan": lambda frag, parent, atoms, radius, size: _morgan(radius, size).GetCountFingerprint(frag),
+}
+COUNT_FINGERPRINTS = tuple(_COUNT_FINGERPRINTS)
 
 
-# Each set maps (fragment with its cut points handled, parent, atoms, radius, size) to a vector.
+def _dense_counts(fp) -> np.ndarray:
+    values = np.zeros(fp.GetLength(), dtype=np.int64)
+    DataStructs.ConvertToNumpyArray(fp, values)
+    return values
+
+
+# Every set maps (fragment with its cut points handled, parent, atoms, radius, size) to a vector.
+# The fragment is None when only "morgan_parent" is asked for.
 DESCRIPTORS_2D = {
-    "morgan_parent": lambda frag, parent, atoms, radius, size: _morgan_parent(parent, atoms, radius,
-                                                                              size),
-    "morgan": lambda frag, parent, atoms, radius, size: _morgan(radius, size)
-    .GetCountFingerprintAsNumPy(frag),
+    **{kind: (lambda *args, f=f: _dense_counts(f(*args))) for kind, f in _COUNT_FINGERPRINTS.items()},
     "rdkit2d": lambda frag, *_: _rdkit_2d(frag),
     "pharmacophore": lambda frag, *_: _pharmacophore_2d(frag),
 }
-COUNT_FINGERPRINTS = ("morgan_parent", "morgan")
 
 _SHAPE = ("CalcPMI1", "CalcPMI2", "CalcPMI3", "CalcNPR1", "CalcNPR2", "CalcRadiusOfGyration",
           "CalcAsphericity", "CalcEccentricity", "CalcInertialShapeFactor",
@@ -193,6 +203,22 @@ def keep_dummies(mol: Chem.Mol) -> Chem.Mol:
 DUMMY_HANDLING = {"keep": keep_dummies, "cap": cap_dummies}
 
 
+def _check_fragment_args(kinds: Sequence[str], dummy_atoms: str, parent, atoms) -> None:
+    if dummy_atoms not in DUMMY_HANDLING:
+        raise ValueError(f"dummy_atoms must be 'keep' or 'cap', got {dummy_atoms!r}")
+    unknown = [k for k in kinds if k not in DESCRIPTORS_2D]
+    if unknown:
+        raise ValueError(f"unknown 2-D descriptor set {unknown[0]!r}; choose from {sorted(DESCRIPTORS_2D)}")
+    if "morgan_parent" in kinds and (parent is None or atoms is None):
+        raise ValueError("the 'morgan_parent' descriptors need the parent molecule and the "
+                         "fragment's atom indices")
+
+
+def _cut_out(mol: Chem.Mol, kinds: Sequence[str], dummy_atoms: str) -> Chem.Mol | None:
+    # Only the sets that describe the fragment cut out need its cut points handled.
+    return None if set(kinds) == {"morgan_parent"} else DUMMY_HANDLING[dummy_atoms](mol)
+
+
 def describe_fragment(mol: Chem.Mol, kinds: Sequence[str], radius: int = 2, size: int = 2048,
                       dummy_atoms: str = "keep", parent: Chem.Mol | None = None,
                       atoms: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
@@ -202,21 +228,52 @@ def describe_fragment(mol: Chem.Mol, kinds: Sequence[str], radius: int = 2, size
     ``"morgan_parent"``. Returns the vector and the names of values that were not finite (set
     to 0).
     """
-    if dummy_atoms not in DUMMY_HANDLING:
-        raise ValueError(f"dummy_atoms must be 'keep' or 'cap', got {dummy_atoms!r}")
-    if "morgan_parent" in kinds and (parent is None or atoms is None):
-        raise ValueError("the 'morgan_parent' descriptors need the parent molecule and the "
-                         "fragment's atom indices")
-    capped = DUMMY_HANDLING[dummy_atoms](mol)
+    _check_fragment_args(kinds, dummy_atoms, parent, atoms)
+    capped = _cut_out(mol, kinds, dummy_atoms)
     parts, issues = [], []
     for kind in kinds:
-        if kind not in DESCRIPTORS_2D:
-            raise ValueError(f"unknown 2-D descriptor set {kind!r}; choose from {sorted(DESCRIPTORS_2D)}")
         values, bad = _finite(DESCRIPTORS_2D[kind](capped, parent, atoms, radius, size),
                               lambda k=kind: descriptor_names(k, radius, size))
         parts.append(values)
         issues += bad
     return (parts[0] if len(parts) == 1 else np.concatenate(parts, dtype=np.float64)), issues
+
+
+def describe_fragments_sparse(fragments: Sequence, parent: Chem.Mol, kinds: Sequence[str],
+                              radius: int = 2, size: int = 2048, dummy_atoms: str = "keep"
+                              ) -> tuple[sp.csr_matrix, list[str]]:
+    """One CSR bag (a row per fragment) of the same values as :func:`describe_fragment`.
+
+    Count fingerprints go straight from RDKit's sparse vectors into the matrix, which keeps
+    wide fingerprints cheap. ``fragments`` are :class:`qsarmil.fragments.Fragment` objects of
+    ``parent``. Issues are reported as "instance k: name".
+    """
+    _check_fragment_args(kinds, dummy_atoms, parent, ())
+    indptr, indices, data, issues, width = [0], [], [], [], 0
+    for k, frag in enumerate(fragments):
+        capped = _cut_out(frag.mol, kinds, dummy_atoms)
+        offset = stored = 0
+        for kind in kinds:
+            if kind in _COUNT_FINGERPRINTS:
+                counts = _COUNT_FINGERPRINTS[kind](capped, parent, frag.atoms, radius, size)
+                items = counts.GetNonzeroElements()
+                cols, values, n = np.fromiter(items, np.int64), np.fromiter(items.values(), np.float32), size
+            else:
+                dense, bad = _finite(DESCRIPTORS_2D[kind](capped, parent, frag.atoms, radius, size),
+                                     lambda k=kind: descriptor_names(k, radius, size))
+                cols, n = np.flatnonzero(dense), len(dense)
+                values = dense[cols]
+                issues += [f"instance {k}: {name}" for name in bad]
+            indices.append(cols + offset)
+            data.append(values.astype(np.float32))
+            offset += n
+            stored += len(cols)
+        indptr.append(indptr[-1] + stored)
+        width = offset
+    bag = sp.csr_matrix((np.concatenate(data), np.concatenate(indices), indptr),
+                        shape=(len(fragments), width))
+    bag.sort_indices()
+    return bag, issues
 
 
 def describe_conformer(mol: Chem.Mol, conf_id: int, kinds: Sequence[str]

@@ -18,6 +18,7 @@ from .descriptors import (
     DESCRIPTORS_3D,
     describe_conformer,
     describe_fragment,
+    describe_fragments_sparse,
 )
 from .fragments import fragment_molecule
 from .standardize import Failure, MoleculeError, parse_molecule
@@ -75,30 +76,38 @@ def _bag_one(item, index: int, config: dict):
     """Bag one molecule; returns (bag, Provenance) or a Failure. Runs in joblib workers."""
     try:
         mol = parse_molecule(item, index, config["standardize"])
-        issues, rows = [], []
+        issues = []
         if config["bag_type"] == "conformers":
             embedded, energies = generate_conformers(mol, config["conformers"])
             heavy = tuple(a.GetIdx() for a in embedded.GetAtoms() if a.GetAtomicNum() > 1)
             conf_ids = [c.GetId() for c in embedded.GetConformers()]
+            rows = []
             for k, conf_id in enumerate(conf_ids):
                 values, bad = describe_conformer(embedded, conf_id, config["descriptors"])
                 rows.append(values)
                 issues += [f"instance {k}: {name}" for name in bad]
+            bag = np.vstack(rows, dtype=np.float32)
             smiles = Chem.MolToSmiles(mol)
             prov = Provenance(index, embedded, [heavy] * len(conf_ids),
                               [smiles] * len(conf_ids), conf_ids, energies, issues)
         else:
             fragments = fragment_molecule(mol, config["bag_type"], config["include_whole"])
-            for k, frag in enumerate(fragments):
-                values, bad = describe_fragment(frag.mol, config["descriptors"],
-                                                config["morgan_radius"], config["morgan_size"],
-                                                config["dummy_atoms"], mol, frag.atoms)
-                rows.append(values)
-                issues += [f"instance {k}: {name}" for name in bad]
+            settings = (config["descriptors"], config["morgan_radius"], config["morgan_size"],
+                        config["dummy_atoms"])
+            if config["sparse"]:
+                bag, issues = describe_fragments_sparse(fragments, mol, *settings)
+            else:
+                rows = []
+                for k, frag in enumerate(fragments):
+                    values, bad = describe_fragment(frag.mol, *settings, mol, frag.atoms)
+                    rows.append(values)
+                    issues += [f"instance {k}: {name}" for name in bad]
+                bag = np.vstack(rows, dtype=np.float32)
             prov = Provenance(index, mol, [f.atoms for f in fragments],
                               [f.smiles for f in fragments], descriptor_issues=issues)
-        bag = np.vstack(rows, dtype=np.float32)
-        return (sp.csr_matrix(bag) if config["sparse"] else bag), prov
+        if config["sparse"] and not sp.issparse(bag):
+            bag = sp.csr_matrix(bag)
+        return bag, prov
     except MoleculeError as exc:
         return Failure(index, str(item), str(exc).split("): ", 1)[-1])
     except ConformerError as exc:

@@ -6,7 +6,12 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
 from qsarmil.data import fragment_contributions, load_chembl_sample, make_fragment_logp
-from qsarmil.descriptors import describe_conformer, describe_fragment, descriptor_names
+from qsarmil.descriptors import (
+    describe_conformer,
+    describe_fragment,
+    describe_fragments_sparse,
+    descriptor_names,
+)
 from qsarmil.fragments import brics_fragments, fragment_molecule, recap_fragments
 from qsarmil.standardize import MoleculeError, parse_molecule, parse_molecules
 
@@ -137,3 +142,13 @@ def test_in_parent_counts_see_across_the_cut():
     assert not np.array_equal(*in_parent)  # in its molecule it knows its O or N neighbour
     with pytest.raises(ValueError, match="parent molecule"):
         describe_fragment(rings[0].mol, ["morgan_parent"])
+
+
+def test_sparse_bag_holds_the_same_values_as_dense_rows():
+    mol = Chem.MolFromSmiles(TRICKY["stereo"])
+    frags = brics_fragments(mol)
+    kinds = ["morgan_parent", "pharmacophore", "morgan"]
+    bag, issues = describe_fragments_sparse(frags, mol, kinds, 2, 512)
+    dense = [describe_fragment(f.mol, kinds, 2, 512, parent=mol, atoms=f.atoms)[0] for f in frags]
+    assert bag.shape == (len(frags), len(dense[0])) and issues == []
+    np.testing.assert_array_equal(bag.toarray(), np.vstack(dense))
