@@ -83,7 +83,8 @@ def fragment_bags(n: int = 1000) -> tuple[list[np.ndarray], np.ndarray, dict]:
     from qsarmil.featurize import MoleculeBagger
 
     smiles = load_chembl_sample(n)
-    bagger = MoleculeBagger(bag_type="brics", descriptors="morgan", morgan_size=2048, progress=False)
+    bagger = MoleculeBagger(bag_type="brics", descriptors="morgan", morgan_size=2048, sparse=False,
+                            progress=False)
     bags = bagger.fit_transform(smiles)
     y = np.array([len(b) for b in bags], dtype=float)
     sizes = np.array([len(b) for b in bags])

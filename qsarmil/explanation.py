@@ -30,6 +30,9 @@ class Explanation:
     instances : DataFrame or None
         One row per instance: ``instance, atoms, smiles, weight`` (+ ``conformer_id``,
         ``contribution`` where available).
+    baseline : float or None
+        The part of the prediction no instance owns (the model's intercept) where the
+        contributions are exact: prediction = baseline + sum of contributions.
     """
 
     smiles: str
@@ -38,6 +41,7 @@ class Explanation:
     error: str
     mol: Chem.Mol | None
     instances: pd.DataFrame | None
+    baseline: float | None = None
 
     def _require_ok(self):
         if self.status != "ok":
@@ -59,7 +63,8 @@ class Explanation:
         """Instance weights (or signed contributions) spread onto the heavy atoms."""
         self._require_ok()
         if signed and not self.has_signed:
-            raise ValueError("this model gives no signed contributions (use an instance-level "
+            raise ValueError("this model gives no signed contributions (use the default "
+                             "AdditiveRegressor or an instance-level "
                              "pooling such as instance_sum)")
         column = "contribution" if signed else "weight"
         return atom_values(self._heavy_mol().GetNumAtoms(), self.instances.atoms,
@@ -68,6 +73,8 @@ class Explanation:
     def legend(self) -> str:
         value = self.prediction
         shown = f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
+        if self.has_signed and self.baseline:
+            return f"prediction {shown} = baseline {self.baseline:.3g} + fragments"
         return f"prediction {shown}"
 
     def draw(self, signed: bool = False, fmt: str = "svg", size=(450, 350),

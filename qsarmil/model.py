@@ -187,13 +187,16 @@ class QSARModel(BaseEstimator):
         items = [smiles] if single else list(smiles)
         table, instances = self._predict(items, with_weights=True)
         provenance = {p.index: p for p in self.bagger_.provenance_}
+        intercept = getattr(self.estimator_, "intercept_", None)
+        baseline = float(intercept) if intercept is not None and np.ndim(intercept) == 0 else None
         out = []
         for row, frame in enumerate(instances):
             prov = provenance.get(row)
             out.append(Explanation(
                 smiles=items[row], prediction=table.prediction.iloc[row],
                 status=table.status.iloc[row], error=table.error.iloc[row],
-                mol=prov.mol if prov else None, instances=frame))
+                mol=prov.mol if prov else None, instances=frame,
+                baseline=baseline if frame is not None and "contribution" in frame else None))
         if single and out[0].status != "ok":
             raise MoleculeError(f"row 0 ({items[0]!r}): {out[0].error}")
         return out[0] if single else out

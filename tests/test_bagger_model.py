@@ -177,3 +177,18 @@ def test_default_fragment_model_finds_key_fragments_better_in_parent_context():
         kid[kind] = kid_accuracy([f.weight.to_numpy() for f in instances], task.key_instances[1000:])
         assert isinstance(model.estimator_, AdditiveRegressor)
     assert kid["morgan_parent"] > kid["morgan"] and kid["morgan_parent"] > 0.85
+
+
+def test_default_fragment_model_explains_with_a_baseline_and_round_trips(tmp_path):
+    data = load_dataset("solubility")
+    train, test = data[data.split == "train"].head(300), data[data.split == "test"].head(40)
+    model = QSARModel().fit(train.smiles, train.target)
+    assert isinstance(model.estimator_, AdditiveRegressor) and model.scaler_ is None
+    assert np.corrcoef(model.predict(test.smiles).astype(float), test.target)[0, 1] > 0.7
+    e = model.explain("CCOC(=O)c1ccc(NC(=O)c2ccccc2)cc1")
+    assert e.baseline == pytest.approx(float(model.estimator_.intercept_))
+    assert e.baseline + e.instances.contribution.sum() == pytest.approx(e.prediction, abs=1e-6)
+    assert "baseline" in e.legend() and "<svg" in e.draw(signed=True)
+    model.save(tmp_path / "default_model")
+    loaded = QSARModel.load(tmp_path / "default_model")
+    np.testing.assert_array_equal(loaded.predict(test.smiles), model.predict(test.smiles))
