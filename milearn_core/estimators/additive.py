@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Ridge
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.validation import check_is_fitted
 
 from ..bags import PackedBags, check_bag_targets, check_bags, pack_bags
@@ -42,9 +42,14 @@ class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
     alphas : sequence of float
         Ridge penalties to choose from by ``cv``-fold cross-validation on the training bags.
     cv : int
-        Number of folds for choosing ``alpha_``.
+        Number of folds for choosing ``alpha_``. Folds are shuffled: training files are often
+        sorted (by series or by activity), and unshuffled folds then ask for far too strong a
+        penalty (MoleculeACE CHEMBL2835_Ki: alpha 1000 and test R² 0.70, against 10-30 and
+        0.84 with shuffled folds).
     fit_intercept : bool
         Fit a bag-level intercept (not attributed to any instance).
+    random_state : int or None
+        Seed of the fold shuffling.
 
     Attributes
     ----------
@@ -56,11 +61,12 @@ class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
     n_features_in_ : int
     """
 
-    def __init__(self, alphas: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0),
-                 cv: int = 5, fit_intercept: bool = True):
+    def __init__(self, alphas: Sequence[float] = tuple(np.logspace(-2, 3, 11)), cv: int = 5,
+                 fit_intercept: bool = True, random_state: int | None = 0):
         self.alphas = alphas
         self.cv = cv
         self.fit_intercept = fit_intercept
+        self.random_state = random_state
 
     def fit(self, X, y):
         """Fit on bags ``X`` (dense or scipy sparse) and labels ``y`` of shape (n_bags,) or
@@ -75,8 +81,9 @@ class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
                              f"bags and cv={self.cv}")
         # Sparse sums are solved iteratively; a tight tolerance makes them agree with the dense
         # (direct) solution. Mean squared error scores even one-bag folds.
+        folds = KFold(cv, shuffle=True, random_state=self.random_state)
         search = GridSearchCV(Ridge(fit_intercept=self.fit_intercept, tol=1e-6),
-                              {"alpha": list(self.alphas)}, cv=cv, scoring="neg_mean_squared_error")
+                              {"alpha": list(self.alphas)}, cv=folds, scoring="neg_mean_squared_error")
         ridge = search.fit(_bag_sums(pack_bags(bags)), y).best_estimator_
         self.coef_ = ridge.coef_
         self.intercept_ = ridge.intercept_
