@@ -10,17 +10,18 @@
 3. Speed: fragment bags for 1000 molecules against a bare RDKit loop doing the same BRICS +
    in-parent fingerprint work (target: overhead < 20%); conformer bags with 1 vs 2 workers.
 
-Run: python benchmarks/molecules.py [--n-logp 6000] [--conformers] [--quick]
+Run: python benchmarks/molecules.py [--n-logp 6000] [--conformers] [--quick] [--speed-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
 import scipy.sparse as sp
-from _common import save_results
+from _common import RESULTS, save_results
 from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 from sklearn.ensemble import RandomForestRegressor
@@ -149,6 +150,8 @@ def main() -> None:
     parser.add_argument("--conformers", action="store_true", help="also conformer-bag models")
     parser.add_argument("--quick", action="store_true", help="solubility only, 2000 logP molecules")
     parser.add_argument("--sets", nargs="*", default=ACE_SETS, help="MoleculeACE sets to run")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="rerun only the speed section and update it in the saved results")
     args = parser.parse_args()
     results = {}
     speed = featurisation_speed()
@@ -156,6 +159,11 @@ def main() -> None:
     print(f"featurisation: bagger {speed['bagger_s']:.2f} s vs bare RDKit {speed['bare_rdkit_s']:.2f} s"
           f" -> overhead {100 * speed['overhead']:.1f}% (target < 20%); conformers 1 job "
           f"{speed['conformers_1_job_s']:.1f} s, 2 jobs {speed['conformers_2_jobs_s']:.1f} s", flush=True)
+    if args.speed_only:
+        saved = json.loads((RESULTS / "molecules.json").read_text())
+        saved.pop("machine", None)
+        save_results("molecules", {**saved, "speed": speed})
+        return
     logp = fragment_logp(2000 if args.quick else args.n_logp)
     results["fragment_logp"] = logp
     print(f"fragment-logP ({logp['molecules']} molecules): R² {logp['r2']:.3f}  KID {logp['kid']:.3f}"

@@ -29,6 +29,7 @@ BAG_TYPES = ("brics", "recap", "conformers")
 _DEFAULT_DESCRIPTORS = {"fragments": ("morgan_parent",),
                         "conformers": ("shape", "autocorr3d", "rdf", "morse", "whim", "usrcat",
                                        "pharmacophore3d")}
+_SPARSE_MORGAN_SIZE, _DENSE_MORGAN_SIZE = 32768, 2048
 _PROGRESS_MIN = 200  # "auto" shows a progress bar from this many molecules on
 
 
@@ -130,11 +131,13 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         ``"shape"``, ``"autocorr3d"``, ``"rdf"``, ``"morse"``, ``"whim"``, ``"getaway"``,
         ``"usr"``, ``"usrcat"``, ``"pharmacophore3d"`` (default: all but ``"getaway"`` and
         ``"usr"``).
-    morgan_radius, morgan_size : int
-        Morgan count fingerprint settings. The size is large (32768) so that different atom
-        environments rarely share a bit: at 2048 bits, hash collisions undid the whole
-        fragment-logP KID gain of ``"morgan_parent"`` (0.85 against 0.92 with a ridge model).
-        Sparse bags keep the width cheap.
+    morgan_radius : int
+        Morgan radius.
+    morgan_size : int or None
+        Morgan fingerprint bits; None: 32768 for sparse bags, 2048 for dense ones. Sparse bags
+        can afford many bits, so that different atom environments rarely share one: at 2048
+        bits, hash collisions undid the whole fragment-logP KID gain of ``"morgan_parent"``
+        (0.85 against 0.92 with a ridge model).
     include_whole : bool
         Add the whole molecule as an extra instance of fragment bags.
     dummy_atoms : {"keep", "cap"}
@@ -167,7 +170,7 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, bag_type: str = "brics", descriptors=None, morgan_radius: int = 2,
-                 morgan_size: int = 32768, include_whole: bool = False, dummy_atoms: str = "keep",
+                 morgan_size: int | None = None, include_whole: bool = False, dummy_atoms: str = "keep",
                  standardize: bool = False, sparse="auto",
                  n_conformers: int = 10, conformer_seed: int = 42, prune_rms: float = 0.5,
                  optimize: str | None = "mmff", energy_window: float | None = None,
@@ -208,7 +211,8 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         return {
             "bag_type": self.bag_type, "descriptors": kinds, "standardize": self.standardize,
             "sparse": sparse,
-            "morgan_radius": self.morgan_radius, "morgan_size": self.morgan_size,
+            "morgan_radius": self.morgan_radius,
+            "morgan_size": self.morgan_size or (_SPARSE_MORGAN_SIZE if sparse else _DENSE_MORGAN_SIZE),
             "include_whole": self.include_whole, "dummy_atoms": self.dummy_atoms,
             "conformers": ConformerSettings(self.n_conformers, self.conformer_seed, self.prune_rms,
                                             self.optimize, self.energy_window, self.time_limit),

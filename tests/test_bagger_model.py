@@ -159,7 +159,8 @@ def test_count_fingerprint_bags_are_sparse_others_dense():
     mixed = MoleculeBagger(descriptors=("morgan", "pharmacophore"), morgan_size=512,
                            progress=False).fit_transform(smiles)
     assert all(isinstance(b, np.ndarray) for b in mixed)
-    dense = MoleculeBagger(sparse=False, progress=False).fit_transform(smiles)
+    assert MoleculeBagger(sparse=False, progress=False).fit_transform(smiles)[0].shape[1] == 2048
+    dense = MoleculeBagger(sparse=False, morgan_size=32768, progress=False).fit_transform(smiles)
     for a, b in zip(sparse, dense):
         np.testing.assert_array_equal(a.toarray(), b)
     with pytest.raises(ValueError, match="sparse must be"):
