@@ -3,8 +3,9 @@
 ``"morgan_parent"`` (the default for fragments) counts the Morgan environments centred on the
 fragment's atoms *inside the parent molecule*: an environment may reach across a cut bond and
 sees the real neighbour there, and the fragments' fingerprints add up to the molecule's. On the
-fragment-logP task this halved the error of the fragment contributions against ``"morgan"``,
-which describes the fragment cut out of its molecule.
+fragment-logP task (additive model, 32768 bits) it gave KID 0.916 against 0.886 for
+``"morgan"``, which describes the fragment cut out, and about halved the unexplained variance
+of the per-fragment contributions (instance R² 0.975 against 0.958).
 
 Dummy atoms at cut points (``dummy_atoms``): ``"keep"`` (default) describes the fragment with its
 ``*`` atoms, whose isotope carries the BRICS type of the cut, so a fragment's descriptors know
