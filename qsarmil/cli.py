@@ -46,7 +46,7 @@ def train(args) -> None:
         smiles_col, target_col = args.smiles_column, args.target_column
     bagger = MoleculeBagger(bag_type=args.bag_type, n_jobs=args.n_jobs)
     estimator = default_estimator("regression", args.bag_type)
-    if "random_state" in estimator.get_params():  # the default fragment model is deterministic
+    if "random_state" in estimator.get_params():  # network seed, or CV-fold shuffling
         estimator.set_params(random_state=args.seed)
     model = QSARModel(bagger=bagger, estimator=estimator)
     model.fit(train_rows[smiles_col], train_rows[target_col])
