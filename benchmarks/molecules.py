@@ -32,7 +32,7 @@ from milearn_core import kid_accuracy
 from qsarmil.data import list_datasets, load_chembl_sample, load_dataset, make_fragment_logp
 from qsarmil.featurize import MoleculeBagger
 from qsarmil.fragments import brics_fragments
-from qsarmil.model import QSARModel
+from qsarmil.model import QSARModel, default_estimator
 
 # The five smallest MoleculeACE sets (600-730 molecules): chosen by size, so that the
 # conformer-bag models fit in a CI-sized run; pass --sets to pick others.
@@ -88,10 +88,11 @@ def real_task(name: str, conformers: bool) -> dict:
         est.fit(Xtr, train.target)
         record(label, est.predict(Xte), time.perf_counter() - start)
     models = [("mil_fragments", QSARModel(bagger=MoleculeBagger(progress=False)))]
-    if conformers:
+    if conformers:  # the default conformer model (attention network), seeded
         models.append(("mil_conformers", QSARModel(bagger=MoleculeBagger(
             bag_type="conformers", n_conformers=5, optimize=None, n_jobs=-1, time_limit=10,
-            progress=False))))
+            progress=False), estimator=default_estimator("regression", "conformers").set_params(
+                random_state=0))))
     for label, model in models:
         start = time.perf_counter()
         model.fit(train.smiles, train.target)
