@@ -41,7 +41,7 @@ def leave_one_out_weights(
     Parameters
     ----------
     score_bags : callable
-        Maps a list of bags to an array of shape (n_bags, n_scores).
+        Maps a list of bags to per-bag scores, shape (n_bags,) or (n_bags, n_scores).
     bags : sequence of 2-D arrays (dense or scipy sparse)
 
     Returns
@@ -80,7 +80,7 @@ def instance_weights(model, X, method: str = "auto") -> list[np.ndarray]:
     bags = check_bags(X)
     if hasattr(model, "predict_proba"):
         return leave_one_out_weights(model.predict_proba, bags)
-    return leave_one_out_weights(lambda b: np.asarray(model.predict(b)).reshape(len(b), -1), bags)
+    return leave_one_out_weights(model.predict, bags)
 
 
 def top_instances(weights: np.ndarray, k: int = 1) -> np.ndarray:

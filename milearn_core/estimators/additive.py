@@ -119,8 +119,7 @@ class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
         if method == "loo":
             check_is_fitted(self, "coef_")
             bags = check_bags(X, self.n_features_in_, np.float64, accept_sparse=True)
-            return leave_one_out_weights(
-                lambda b: np.asarray(self.predict(b)).reshape(len(b), -1), bags)
+            return leave_one_out_weights(self.predict, bags)
         magnitude = [np.abs(c).reshape(len(c), -1).sum(axis=1)
                      for c in self.instance_contributions(X)]
         return normalize_per_bag(magnitude)

@@ -65,8 +65,7 @@ class _DelegatingMIL(PersistMixin, MetaEstimatorMixin, BaseEstimator):
         """Instance weights per bag (leave-one-instance-out attribution), each summing to 1."""
         check_is_fitted(self, "estimator_")
         bags = check_bags(X, self.n_features_in_)
-        score = self.predict_proba if is_classifier(self.estimator) else (
-            lambda b: np.asarray(self.predict(b)).reshape(len(b), -1))
+        score = self.predict_proba if is_classifier(self.estimator) else self.predict
         return leave_one_out_weights(score, bags)
 
 
@@ -288,7 +287,6 @@ class MISVM(PersistMixin, ClassifierMixin, BaseEstimator):
     def instance_weights(self, X, method: str = "auto") -> list[np.ndarray]:
         """Softmax of instance decision values within each bag (top = witness instance)."""
         if method == "loo":
-            return leave_one_out_weights(
-                lambda b: self.decision_function(b).reshape(-1, 1), check_bags(X, self.n_features_in_))
+            return leave_one_out_weights(self.decision_function, check_bags(X, self.n_features_in_))
         scores, packed = self._instance_decisions(X)
         return [np.exp(s - s.max()) / np.exp(s - s.max()).sum() for s in packed.split(scores)]
