@@ -206,11 +206,11 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
                              f"choose from {sorted(allowed)}")
         if self.sparse not in (True, False, "auto"):
             raise ValueError(f"sparse must be True, False or 'auto', got {self.sparse!r}")
-        sparse = (set(kinds) <= set(COUNT_FINGERPRINTS) if self.sparse == "auto"
-                  else bool(self.sparse))
+        counts_only = set(kinds) <= set(COUNT_FINGERPRINTS)  # Morgan counts: mostly zeros
+        sparse = counts_only if self.sparse == "auto" else bool(self.sparse)
         return {
             "bag_type": self.bag_type, "descriptors": kinds, "standardize": self.standardize,
-            "sparse": sparse,
+            "counts_only": counts_only, "sparse": sparse,
             "morgan_radius": self.morgan_radius,
             "morgan_size": self.morgan_size or (_SPARSE_MORGAN_SIZE if sparse else _DENSE_MORGAN_SIZE),
             "include_whole": self.include_whole, "dummy_atoms": self.dummy_atoms,

@@ -24,7 +24,6 @@ from milearn_core import (
 )
 from milearn_core.nn import INSTANCE_POOLINGS
 
-from .descriptors import COUNT_FINGERPRINTS
 from .featurize import MoleculeBagger
 from .standardize import MoleculeError
 
@@ -90,8 +89,8 @@ class QSARModel(BaseEstimator):
     def _wants_scaling(self) -> bool:
         if self.scale_features != "auto":
             return bool(self.scale_features)
-        kinds = self.bagger_._config()["descriptors"]
-        return self.bagger_.bag_type == "conformers" or not set(kinds) <= set(COUNT_FINGERPRINTS)
+        # 3-D and RDKit 2-D descriptors span orders of magnitude; count fingerprints do not.
+        return not self.bagger_._config()["counts_only"]
 
     def fit(self, smiles, y):
         """Bag the molecules and fit the estimator; molecules that fail are left out."""
