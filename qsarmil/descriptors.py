@@ -261,7 +261,7 @@ def describe_fragments_sparse(fragments: Sequence, parent: Chem.Mol, kinds: Sequ
                 cols, values, n = np.fromiter(items, np.int64), np.fromiter(items.values(), np.float32), size
             else:
                 dense, bad = _finite(DESCRIPTORS_2D[kind](capped, parent, frag.atoms, radius, size),
-                                     lambda k=kind: descriptor_names(k, radius, size))
+                                     lambda kind=kind: descriptor_names(kind, radius, size))
                 cols, n = np.flatnonzero(dense), len(dense)
                 values = dense[cols]
                 issues += [f"instance {k}: {name}" for name in bad]
