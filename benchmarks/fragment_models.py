@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 from _common import save_results
-from molecules import ACE_SETS, molecule_pool
-from sklearn.metrics import mean_squared_error, r2_score
+from molecules import ACE_SETS, fragment_logp_split, regression_scores
+from sklearn.metrics import r2_score
 
 from milearn_core import AdditiveRegressor, MILRegressor, kid_accuracy
-from qsarmil.data import load_dataset, make_fragment_logp
+from qsarmil.data import load_dataset
 from qsarmil.featurize import MoleculeBagger
 
 CANDIDATES = {
@@ -41,9 +40,7 @@ def _runs():
 
 
 def logp_task(n: int) -> dict:
-    task = make_fragment_logp(molecule_pool(n))
-    idx = np.random.RandomState(0).permutation(len(task.smiles))
-    train, test = idx[: int(0.75 * len(idx))], idx[int(0.75 * len(idx)):]
+    task, train, test = fragment_logp_split(n)
     out = {}
     for name, make, bagger_kw in _runs():
         bags = MoleculeBagger(progress=False, **bagger_kw).fit_transform(task.smiles)
@@ -69,8 +66,7 @@ def real_task(name: str) -> dict:
         tr, te = bagger.fit_transform(train.smiles), bagger.transform(test.smiles)
         assert len(tr) == len(train) and len(te) == len(test)  # these sets all bag
         pred = make().fit(tr, train.target.to_numpy()).predict(te)
-        out[label] = {"r2": r2_score(test.target, pred),
-                      "rmse": float(np.sqrt(mean_squared_error(test.target, pred)))}
+        out[label] = regression_scores(test.target, pred)
     print(f"{name}: " + "  ".join(f"{k} R² {v['r2']:.3f}" for k, v in out.items()), flush=True)
     return out
 

@@ -47,11 +47,20 @@ def molecule_pool(n: int, seed: int = 0) -> list[str]:
     return [pool[i] for i in order[:n]]
 
 
-def fragment_logp(n: int) -> dict:
+def fragment_logp_split(n: int):
+    """The fragment-logP task on ``n`` pool molecules and its seeded 75/25 train/test indices."""
     task = make_fragment_logp(molecule_pool(n))
     idx = np.random.RandomState(0).permutation(len(task.smiles))
     cut = int(0.75 * len(idx))
-    train, test = idx[:cut], idx[cut:]
+    return task, idx[:cut], idx[cut:]
+
+
+def regression_scores(y_true, pred) -> dict:
+    return {"rmse": float(np.sqrt(mean_squared_error(y_true, pred))), "r2": float(r2_score(y_true, pred))}
+
+
+def fragment_logp(n: int) -> dict:
+    task, train, test = fragment_logp_split(n)
     model = QSARModel(bagger=MoleculeBagger(progress=False))  # default settings, quiet
     start = time.perf_counter()
     model.fit([task.smiles[i] for i in train], task.y[train])
@@ -78,8 +87,7 @@ def real_task(name: str, conformers: bool) -> dict:
     scores = {}
 
     def record(label, pred, seconds):
-        scores[label] = {"rmse": float(np.sqrt(mean_squared_error(test.target, pred))),
-                         "r2": float(r2_score(test.target, pred)), "fit_seconds": round(seconds, 1)}
+        scores[label] = {**regression_scores(test.target, pred), "fit_seconds": round(seconds, 1)}
 
     Xtr, Xte = morgan_matrix(list(train.smiles)), morgan_matrix(list(test.smiles))
     for label, est in [("svr_ecfp", SVR(C=5.0)),
