@@ -45,9 +45,8 @@ def train(args) -> None:
         train_rows, test_rows = data, data.iloc[:0]
         smiles_col, target_col = args.smiles_column, args.target_column
     bagger = MoleculeBagger(bag_type=args.bag_type, n_jobs=args.n_jobs)
-    estimator = default_estimator("regression", args.bag_type)
-    if "random_state" in estimator.get_params():  # network seed, or CV-fold shuffling
-        estimator.set_params(random_state=args.seed)
+    # The seed of the network, or of the additive model's CV-fold shuffling.
+    estimator = default_estimator("regression", args.bag_type).set_params(random_state=args.seed)
     model = QSARModel(bagger=bagger, estimator=estimator)
     model.fit(train_rows[smiles_col], train_rows[target_col])
     print(f"trained on {len(train_rows) - len(model.training_failures_)} molecules "
