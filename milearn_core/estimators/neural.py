@@ -105,15 +105,13 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
             )
         self.n_features_in_ = bags[0].shape[1]
         self.n_outputs_ = n_outputs
-        sparse = None if len(self.hidden_layer_sizes) else False
-        train = DeviceBags(pack_bags([bags[i] for i in ids]), device, sparse)
-        val = (DeviceBags(pack_bags([bags[i] for i in val_ids]), device, sparse)
-               if val_ids is not None else None)
         targets = targets.to(device)
         fork_devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
             self.network_ = self._build_network().to(device)
+            train = self._device_bags(pack_bags([bags[i] for i in ids]))
+            val = self._device_bags(pack_bags([bags[i] for i in val_ids])) if val_ids is not None else None
             self.history_ = train_network(
                 self.network_, train, targets[torch.as_tensor(ids, device=device)], self._loss,
                 val=val,
@@ -132,13 +130,16 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
             self.dropout, self.pooling, self.pooling_kwargs,
         )
 
+    def _device_bags(self, packed: PackedBags) -> DeviceBags:
+        """``packed`` on the network's device; sparse only where the network takes sparse rows."""
+        device = next(self.network_.parameters()).device
+        return DeviceBags(packed, device, None if self.network_.accepts_sparse else False)
+
     # -- inference ---------------------------------------------------------------------------
     def _forward(self, X) -> tuple[MILOutput, PackedBags]:
         check_is_fitted(self, "network_")
         packed = pack_bags(check_bags(X, n_features=self.n_features_in_, accept_sparse=True))
-        device = next(self.network_.parameters()).device
-        sparse = None if self.network_.accepts_sparse else False
-        out = predict_network(self.network_, DeviceBags(packed, device, sparse))
+        out = predict_network(self.network_, self._device_bags(packed))
         return MILOutput(*(None if t is None else t.float().cpu() for t in out)), packed
 
     def instance_weights(self, X, method: str = "auto") -> list[np.ndarray]:
