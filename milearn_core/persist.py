@@ -1,39 +1,90 @@
-"""Safe save/load: no pickled code is ever loaded.
+"""Safe save/load: a model file is JSON plus numeric arrays, and loading runs nothing from it.
 
-Neural models: one safetensors file holding the weights, with the JSON config (class name,
-parameters, fitted state) in its metadata. Classical models: skops, loading only types from
-scikit-learn, NumPy, SciPy and milearn_core. Files are written atomically (temp file + rename).
+Every model is one safetensors file: its tensors are the numeric arrays (network weights, or
+a classical model's coefficients, support vectors, tree nodes) and its metadata holds JSON: the
+class name, the parameters and the fitted state. Loading
+
+- reads at most ``max_bytes`` (checked on the file size before anything is read),
+- accepts only the classes of an exact allow-list (:data:`NEURAL_CLASSES` and
+  :func:`milearn_core.safe_state.allowed_class_names`), looked up in a table, never imported,
+- checks every parameter, every declared shape and size against the stored tensors and sane
+  limits before a network is built (the shapes are worked out on PyTorch's ``meta`` device,
+  which allocates nothing),
+- raises one :class:`ModelFileError` for anything else: another format (pickle, zip/skops,
+  NumPy), an unknown version, class or parameter, a mismatch.
+
+Files are written atomically (temp file in the target folder, renamed when complete), with the
+permissions the user's umask gives a new file (or those of the file replaced).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ModelFileError", "PersistMixin", "save_model", "load_model", "atomic_path"]
+from .safe_state import StateError, allowed_class_names, decode, encode
+
+__all__ = ["ModelFileError", "PersistMixin", "save_model", "load_model", "atomic_path",
+           "NEURAL_CLASSES", "MAX_MODEL_BYTES"]
 
 FORMAT = "milearn_core.neural"
 FORMAT_VERSION = 1
-_TRUSTED_PREFIXES = ("milearn_core.", "sklearn.", "numpy.", "scipy.", "builtins.")
+CLASSICAL_FORMAT = "milearn_core.classical"
+CLASSICAL_VERSION = 1
+NEURAL_CLASSES = ("MILRegressor", "MILClassifier")
+MAX_MODEL_BYTES = 2 * 1024**3  # default ceiling on a model file's size
+_MAX_METADATA = 64 * 1024**2  # JSON text in a file's header
+_MAX_WIDTH = 65_536  # widest hidden layer, attention dimension, number of heads
+_MAX_FEATURES = 2**26
+_MAX_OUTPUTS = 100_000
+_POOLING_KWARGS = {"attention_dim": (1, _MAX_WIDTH), "n_heads": (1, 1024),
+                   "n_iterations": (1, 100)}
 
 
 class ModelFileError(ValueError):
-    """A file is missing, corrupt, or not a model written by milearn_core."""
+    """A file is missing, corrupt, too large, or not a model written by milearn_core."""
+
+
+def _umask() -> int:
+    """The process umask (read without a window where it is changed, where Linux tells it)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode(path: Path | None = None, directory: bool = False) -> int:
+    """Permissions for a new file (or folder): those of ``path`` where it exists, else the umask's."""
+    if path is not None and path.exists():
+        return path.stat().st_mode & 0o7777
+    return (0o777 if directory else 0o666) & ~_umask()
 
 
 class atomic_path:
-    """Context manager yielding a temporary path that replaces ``path`` only on success."""
+    """Context manager yielding a temporary path that replaces ``path`` only on success.
+
+    The temporary file lies in the target folder (so the rename is atomic) and keeps the
+    target's suffix (writers choose the format by it). On any exception, ``KeyboardInterrupt``
+    and ``SystemExit`` included, it is removed. The result gets the permissions of the file it
+    replaces, or those the umask gives a new file.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Same folder (so the rename is atomic) and same suffix (writers pick formats by it).
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp.",
                                    suffix=self.path.suffix)
         os.close(fd)
@@ -42,39 +93,60 @@ class atomic_path:
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            os.replace(self.tmp, self.path)
+            try:
+                os.chmod(self.tmp, new_file_mode(self.path))
+                os.replace(self.tmp, self.path)
+            except BaseException:
+                self.tmp.unlink(missing_ok=True)
+                raise
         else:
             self.tmp.unlink(missing_ok=True)
         return False
 
 
-def _neural_classes():
+def _neural_classes() -> dict[str, type]:
     from .estimators.neural import MILClassifier, MILRegressor
 
     return {cls.__name__: cls for cls in (MILRegressor, MILClassifier)}
 
 
 def _is_neural(model) -> bool:
-    return type(model).__name__ in _neural_classes() and hasattr(model, "network_")
+    return type(model).__name__ in NEURAL_CLASSES and hasattr(model, "network_")
 
 
+# -- saving ---------------------------------------------------------------------------------------
 def save_model(model, path: str | os.PathLike) -> None:
-    """Save a fitted milearn_core estimator to ``path``."""
+    """Save a fitted milearn_core estimator to the file ``path`` (replaced if it exists).
+
+    Raises
+    ------
+    TypeError
+        If the model holds something a model file may not (a custom class, a callable).
+    """
     if _is_neural(model):
-        _save_neural(model, path)
+        config, tensors = _neural_config(model), {
+            k: v.detach().cpu().contiguous() for k, v in model.network_.state_dict().items()}
+        from safetensors.torch import save_file
     else:
-        import skops.io as sio
+        arrays: dict[str, np.ndarray] = {}
+        state = encode(model, arrays)
+        config = {"format": CLASSICAL_FORMAT, "version": CLASSICAL_VERSION,
+                  "class": state["__object__"], "state": state}
+        from safetensors.numpy import save_file
 
-        with atomic_path(path) as tmp:
-            sio.dump(model, tmp)
+        tensors = arrays
+    try:
+        metadata = {"milearn_core": json.dumps(config)}
+    except TypeError as exc:
+        raise TypeError(f"cannot save: a parameter is not JSON-serialisable ({exc})") from None
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
-def _save_neural(model, path) -> None:
-    from safetensors.torch import save_file
-
+def _neural_config(model) -> dict:
     params = model.get_params()
     params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
-    config = {
+    return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "class": type(model).__name__,
@@ -83,102 +155,264 @@ def _save_neural(model, path) -> None:
         "history": {"train_loss": model.history_.train_loss, "val_loss": model.history_.val_loss,
                     "best_epoch": model.history_.best_epoch},
     }
-    try:
-        metadata = {"milearn_core": json.dumps(config)}
-    except TypeError as exc:
-        raise TypeError(f"cannot save: a parameter is not JSON-serialisable ({exc})") from None
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.network_.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
 
 
-def load_model(path: str | os.PathLike, device: str = "cpu"):
+# -- loading --------------------------------------------------------------------------------------
+def load_model(path: str | os.PathLike, device: str = "cpu", expected_class: type | None = None,
+               max_bytes: int = MAX_MODEL_BYTES):
     """Load a model written by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : path-like
+        The model file.
+    device : str
+        Device of a neural model.
+    expected_class : type, optional
+        Refuse any other class, before anything is built.
+    max_bytes : int
+        Largest file accepted.
 
     Raises
     ------
     ModelFileError
-        If the file is missing, truncated, or of another format.
+        If the file is missing, too large, of another format, or fails any check.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-    if head.startswith(b"PK"):
-        return _load_skops(path)
-    return _load_neural(path, device)
-
-
-def _load_skops(path: Path):
-    import skops.io as sio
-
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ModelFileError(f"{path}: {size} bytes, larger than the {max_bytes} a model file may "
+                             f"have (pass max_bytes to allow more)")
+    config, read_tensor = _open(path)
+    fmt, version, name = config.get("format"), config.get("version"), config.get("class")
+    if expected_class is not None and name != _class_name(expected_class):
+        raise ModelFileError(f"{path} holds a {name!r}, not a {expected_class.__name__}")
     try:
-        untrusted = sio.get_untrusted_types(file=path)
-        foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-        if foreign:
-            raise ModelFileError(f"{path}: refuses to load types outside scikit-learn/milearn_core: "
-                                 f"{foreign}")
-        return sio.load(path, trusted=untrusted)
-    except ModelFileError:
-        raise
-    except Exception as exc:  # skops raises many kinds on a damaged archive
-        raise ModelFileError(f"{path}: not a readable milearn_core model ({exc})") from None
+        if (fmt, version) == (FORMAT, FORMAT_VERSION):
+            return _load_neural(config, read_tensor, device)
+        if (fmt, version) == (CLASSICAL_FORMAT, CLASSICAL_VERSION):
+            return _load_classical(config, read_tensor)
+    except StateError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    raise ModelFileError(f"{path}: unsupported model format {fmt!r} version {version!r}")
 
 
-def _load_neural(path: Path, device: str):
-    import torch
+def _class_name(cls: type) -> str:
+    return cls.__name__ if cls.__name__ in NEURAL_CLASSES else f"milearn_core.{cls.__name__}"
+
+
+def _open(path: Path):
+    """The JSON config and a function returning a stored tensor by name (as NumPy)."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if len(head) < 8:
+        raise ModelFileError(f"{path}: not a milearn_core model file (too short)")
+    header_size = int.from_bytes(head, "little")
+    if head.startswith((b"PK", b"\x80", b"\x93NUMPY")):
+        raise ModelFileError(f"{path}: a zip, pickle or NumPy file, not a milearn_core model "
+                             f"(these formats can run code and are never loaded)")
+    if header_size > min(_MAX_METADATA, path.stat().st_size - 8):
+        raise ModelFileError(f"{path}: not a milearn_core model file (header size {header_size})")
     from safetensors import SafetensorError, safe_open
 
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            config = json.loads((fh.metadata() or {})["milearn_core"])
-            tensors = {key: fh.get_tensor(key) for key in fh.keys()}
-    except (SafetensorError, KeyError, ValueError, OSError) as exc:
-        raise ModelFileError(f"{path}: not a milearn_core model file ({exc})") from None
-    if config.get("format") != FORMAT or config.get("version") != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: unsupported model format {config.get('format')!r} "
-                             f"version {config.get('version')!r}")
-    classes = _neural_classes()
-    if config.get("class") not in classes:
-        raise ModelFileError(f"{path}: unknown model class {config.get('class')!r}")
-    params = dict(config["params"], device=device)
-    params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-    model = classes[config["class"]](**params)
-    fitted = dict(config["fitted"])
-    if "classes_" in fitted:
-        model.classes_ = np.asarray(fitted.pop("classes_"), dtype=np.dtype(fitted.pop("classes_dtype")))
-        weights = fitted.pop("_loss_weights")
-        model._loss_weights = None if weights is None else torch.as_tensor(weights)
-    for key in ("y_mean_", "y_scale_"):
-        if key in fitted:
-            fitted[key] = np.asarray(fitted[key])
-    for key, value in fitted.items():
+        handle = safe_open(str(path), framework="numpy")
+        metadata = handle.metadata() or {}
+        names = set(handle.keys())
+        config = json.loads(metadata["milearn_core"])
+    except (SafetensorError, KeyError, ValueError, OSError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: not a milearn_core model file ({type(exc).__name__}: "
+                             f"{exc})") from None
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: model config is not a JSON object")
+
+    def read_tensor(key) -> np.ndarray:
+        if not isinstance(key, str) or key not in names:
+            raise StateError(f"no stored tensor {key!r}")
+        return handle.get_tensor(key)
+
+    read_tensor.names = names
+    return config, read_tensor
+
+
+def _load_classical(config: dict, read_tensor):
+    _exact_keys(config, {"format", "version", "class", "state"}, "model config")
+    used: set[str] = set()
+
+    def array(key):
+        used.add(key)
+        return read_tensor(key)
+
+    if not isinstance(config["state"], dict) or config["state"].get("__object__") != config["class"]:
+        raise StateError(f"class {config['class']!r} does not match the stored state "
+                         f"(allowed: {', '.join(allowed_class_names())})")
+    model = decode(config["state"], array)
+    if used != read_tensor.names:
+        raise StateError(f"stored tensors {sorted(read_tensor.names - used)[:5]} are not used")
+    return model
+
+
+def _exact_keys(mapping: dict, expected: set[str], what: str) -> None:
+    missing, unknown = expected - set(mapping), set(mapping) - expected
+    if missing or unknown:
+        raise StateError(f"{what}: missing {sorted(missing)}, unknown {sorted(unknown)}")
+
+
+def _load_neural(config: dict, read_tensor, device: str):
+    import torch
+
+    _exact_keys(config, {"format", "version", "class", "params", "fitted", "history"}, "model config")
+    cls = _neural_classes().get(config["class"])
+    if cls is None:
+        raise StateError(f"unknown model class {config['class']!r}")
+    model = cls(**_neural_params(cls, config["params"]), device=device)
+    for key, value in _neural_fitted(cls, config["fitted"]).items():
         setattr(model, key, value)
     from .training import TrainingHistory, resolve_device
 
-    model.history_ = TrainingHistory(**config["history"])
+    model.history_ = TrainingHistory(**_history(config["history"]))
     model.n_epochs_ = model.history_.n_epochs
-    network = model._build_network()
     try:
-        network.load_state_dict(tensors, strict=True)
-    except RuntimeError as exc:
-        raise ModelFileError(f"{path}: weights do not match the saved configuration ({exc})") from None
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            expected = {k: (tuple(v.shape), v.dtype) for k, v in model._build_network().state_dict().items()}
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StateError(f"invalid network settings ({exc})") from None
+    if set(expected) != read_tensor.names:
+        raise StateError(f"stored weights {sorted(read_tensor.names ^ set(expected))[:5]} do not "
+                         f"match the network")
+    tensors = {}
+    for key, (shape, dtype) in expected.items():
+        value = read_tensor(key)
+        if tuple(value.shape) != shape or torch.from_numpy(value[:0]).dtype != dtype:
+            raise StateError(f"weights {key!r}: shape {value.shape}, expected {shape}")
+        tensors[key] = torch.from_numpy(np.ascontiguousarray(value))
+    network = model._build_network()
+    network.load_state_dict(tensors, strict=True)
     model.network_ = network.to(resolve_device(device)).eval()
     return model
+
+
+def _check_int(value, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise StateError(f"{what} = {value!r} is not an integer in [{low}, {high}]")
+    return value
+
+
+def _check_number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise StateError(f"{what} = {value!r} is not a finite number")
+    return value
+
+
+def _neural_params(cls: type, params) -> dict:
+    """The constructor parameters, each checked by type and range (device is the caller's)."""
+    from .nn.networks import ACTIVATIONS, pooling_names
+
+    if not isinstance(params, dict):
+        raise StateError("params is not a JSON object")
+    names = set(cls._get_param_names())
+    _exact_keys(params, names, "params")
+    params = dict(params)
+    params.pop("device")
+    sizes = params["hidden_layer_sizes"]
+    if not isinstance(sizes, list) or len(sizes) > 32:
+        raise StateError("hidden_layer_sizes must be a list of at most 32 layer widths")
+    params["hidden_layer_sizes"] = tuple(_check_int(n, "hidden layer width", 1, _MAX_WIDTH)
+                                         for n in sizes)
+    if params["pooling"] not in pooling_names():
+        raise StateError(f"unknown pooling {params['pooling']!r}")
+    if params["activation"] not in ACTIVATIONS:
+        raise StateError(f"unknown activation {params['activation']!r}")
+    kwargs = params["pooling_kwargs"]
+    if kwargs is not None:
+        if not isinstance(kwargs, dict) or not set(kwargs) <= {*_POOLING_KWARGS, "beta"}:
+            raise StateError(f"pooling_kwargs {kwargs!r} not understood")
+        for key, value in kwargs.items():
+            if key == "beta":
+                if value is not None:
+                    _check_number(value, "beta")
+            else:
+                _check_int(value, key, *_POOLING_KWARGS[key])
+    for key in ("dropout", "instance_dropout", "learning_rate", "weight_decay",
+                "validation_fraction"):
+        _check_number(params[key], key)
+    for key in ("batch_size", "max_epochs", "patience"):
+        _check_int(params[key], key, 0, 10**9)
+    if not isinstance(params["early_stopping"], bool):
+        raise StateError("early_stopping must be true or false")
+    if params["random_state"] is not None:
+        _check_int(params["random_state"], "random_state", 0, 2**32 - 1)
+    if params.get("class_weight") not in (None, "balanced"):
+        raise StateError(f"class_weight {params['class_weight']!r} not understood")
+    return params
+
+
+def _number_list(value, what: str, length: int) -> np.ndarray:
+    if not isinstance(value, list) or len(value) != length:
+        raise StateError(f"{what} must be a list of {length} numbers")
+    return np.asarray([_check_number(v, what) for v in value], dtype=np.float64)
+
+
+def _neural_fitted(cls: type, fitted) -> dict:
+    import torch
+
+    if not isinstance(fitted, dict):
+        raise StateError("fitted is not a JSON object")
+    classifier = cls.__name__ == "MILClassifier"
+    keys = ({"n_features_in_", "n_outputs_", "classes_", "classes_dtype", "_loss_weights"}
+            if classifier else {"n_features_in_", "n_outputs_", "y_mean_", "y_scale_", "_y_ndim"})
+    _exact_keys(fitted, keys, "fitted")
+    out = {"n_features_in_": _check_int(fitted["n_features_in_"], "n_features_in_", 1, _MAX_FEATURES),
+           "n_outputs_": _check_int(fitted["n_outputs_"], "n_outputs_", 1, _MAX_OUTPUTS)}
+    n = out["n_outputs_"]
+    if not classifier:
+        out["y_mean_"] = _number_list(fitted["y_mean_"], "y_mean_", n)
+        out["y_scale_"] = _number_list(fitted["y_scale_"], "y_scale_", n)
+        out["_y_ndim"] = _check_int(fitted["_y_ndim"], "_y_ndim", 1, 2)
+        return out
+    dtype = fitted["classes_dtype"]
+    labels = fitted["classes_"]
+    if not isinstance(dtype, str) or not isinstance(labels, list) or len(labels) != n or n < 2:
+        raise StateError("classes_ do not match n_outputs_")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise StateError(f"classes_dtype {dtype!r} not understood") from None
+    if dtype.kind not in "biufUO" or dtype.fields is not None or dtype.subdtype is not None or not all(
+            isinstance(v, (str, int, float, bool)) for v in labels):
+        raise StateError(f"classes_ of dtype {dtype} are not plain labels")
+    out["classes_"] = np.asarray(labels, dtype=dtype)
+    weights = fitted["_loss_weights"]
+    out["_loss_weights"] = None if weights is None else torch.as_tensor(
+        _number_list(weights, "_loss_weights", n), dtype=torch.float32)
+    return out
+
+
+def _history(history) -> dict:
+    if not isinstance(history, dict):
+        raise StateError("history is not a JSON object")
+    _exact_keys(history, {"train_loss", "val_loss", "best_epoch"}, "history")
+    out = {}
+    for key in ("train_loss", "val_loss"):
+        values = history[key]
+        if not isinstance(values, list) or len(values) > 10**7 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise StateError(f"history {key} is not a list of numbers")
+        out[key] = [float(v) for v in values]
+    out["best_epoch"] = _check_int(history["best_epoch"], "best_epoch", 0, 10**9)
+    return out
 
 
 class PersistMixin:
     """``save(path)`` and ``Class.load(path)`` through :mod:`milearn_core.persist`."""
 
     def save(self, path: str | os.PathLike) -> None:
-        """Save the fitted model to ``path`` (no pickled code)."""
+        """Save the fitted model to the file ``path`` (JSON and arrays; no pickled code)."""
         save_model(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "cpu"):
+    def load(cls, path: str | os.PathLike, device: str = "cpu", max_bytes: int = MAX_MODEL_BYTES):
         """Load a model saved with :meth:`save`; the file must hold a ``cls``."""
-        model = load_model(path, device=device)
-        if not isinstance(model, cls):
-            raise ModelFileError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
+        return load_model(path, device=device, expected_class=cls, max_bytes=max_bytes)

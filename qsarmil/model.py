@@ -6,10 +6,13 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rdkit import Chem
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
@@ -23,13 +26,12 @@ from milearn_core import (
     load_model,
 )
 from milearn_core.nn import INSTANCE_POOLINGS
+from milearn_core.persist import ModelFileError, atomic_path, new_file_mode
 
 from .featurize import MoleculeBagger
 from .standardize import MoleculeError
 
 __all__ = ["QSARModel"]
-
-_FORMAT = "qsarmil.QSARModel"
 
 
 def default_estimator(task: str, bag_type: str = "brics"):
@@ -93,11 +95,22 @@ class QSARModel(BaseEstimator):
         return not self.bagger_._config()["counts_only"]
 
     def fit(self, smiles, y):
-        """Bag the molecules and fit the estimator; molecules that fail are left out."""
-        y = np.asarray(y)
-        smiles = list(smiles)
-        if len(smiles) != len(y):
-            raise ValueError(f"{len(smiles)} molecules but {len(y)} labels")
+        """Bag the molecules and fit the estimator; molecules that fail are left out.
+
+        Parameters
+        ----------
+        smiles : iterable of str or RDKit Mol (a single string is one molecule)
+        y : array-like of shape (n_molecules,)
+            Numbers for regression, labels for classification.
+
+        Raises
+        ------
+        ValueError
+            No molecules, a length mismatch, or a target that is missing or not a finite number
+            (the message names the input row and value).
+        """
+        smiles = _molecule_list(smiles)
+        y = _checked_targets(y, len(smiles), self.task)
         self.bagger_ = clone(self.bagger) if self.bagger is not None else MoleculeBagger()
         bags = self.bagger_.fit_transform(smiles)
         self.scaler_ = BagStandardScaler().fit(bags) if bags and self._wants_scaling() else None
@@ -116,20 +129,38 @@ class QSARModel(BaseEstimator):
             return bags
         return [b.astype(np.float32) for b in self.scaler_.transform(bags)]
 
-    def _bag(self, smiles):
-        check_is_fitted(self, "estimator_")
-        smiles = list(smiles)
-        bags = self._scale(self.bagger_.transform(smiles))
-        return smiles, bags, self.bagger_.valid_index_, list(self.bagger_.failures_)
-
     def predict(self, smiles) -> np.ndarray:
         """One prediction per input row; NaN (or None for classifiers) where bagging failed."""
         return self.predict_table(smiles)["prediction"].to_numpy()
 
-    def predict_table(self, smiles) -> pd.DataFrame:
-        """A row per input: ``smiles, prediction, status, error`` (status "ok" or "failed")."""
-        table, _ = self._predict(smiles, with_weights=False)
-        return table
+    def predict_table(self, smiles, chunk_size: int = 1000) -> pd.DataFrame:
+        """A row per input: ``smiles, prediction, status, error`` (status "ok" or "failed").
+
+        ``smiles`` may be any iterable (a single string is one molecule); it is scored in
+        chunks of ``chunk_size``, so memory beyond the result table stays flat.
+        """
+        tables = list(self.iter_predict(smiles, chunk_size))
+        if not tables:
+            return self._predict([], with_weights=False, bagger=self.bagger_)[0]
+        return pd.concat(tables) if len(tables) > 1 else tables[0]
+
+    def iter_predict(self, smiles, chunk_size: int = 1000) -> Iterator[pd.DataFrame]:
+        """Score an iterable of molecules chunk by chunk, yielding one table per chunk.
+
+        Tables are as :meth:`predict_table`'s, indexed by input row (0-based, counted over the
+        whole iterable). Memory stays flat whatever the length: nothing is kept between chunks.
+        """
+        check_is_fitted(self, "estimator_")
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        bagger = clone(self.bagger_).set_params(progress=False)  # one bar per chunk would be noise
+        items = iter([smiles] if isinstance(smiles, (str, Chem.Mol)) else smiles)
+        start = 0
+        while chunk := list(islice(items, chunk_size)):
+            table, _ = self._predict(chunk, with_weights=False, bagger=bagger)
+            table.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            yield table
 
     def predict_with_weights(self, smiles) -> tuple[pd.DataFrame, list[pd.DataFrame | None]]:
         """Predictions plus, per molecule, a table of its instances.
@@ -146,8 +177,14 @@ class QSARModel(BaseEstimator):
         """
         return self._predict(smiles, with_weights=True)
 
-    def _predict(self, smiles, with_weights: bool):
-        smiles, bags, valid, failures = self._bag(smiles)
+    def _predict(self, smiles, with_weights: bool, bagger: MoleculeBagger | None = None):
+        """Predictions (and instance tables) for one batch of molecules, bagged by ``bagger``
+        (default: ``bagger_``, whose ``provenance_`` then describes this batch)."""
+        check_is_fitted(self, "estimator_")
+        bagger = self.bagger_ if bagger is None else bagger
+        smiles = _molecule_list(smiles)
+        bags = self._scale(bagger.transform(smiles))
+        valid, failures = bagger.valid_index_, bagger.failures_
         classifier = is_classifier(self.estimator_)
         predictions = (np.full(len(smiles), None, dtype=object) if classifier
                        else np.full(len(smiles), np.nan))
@@ -161,7 +198,7 @@ class QSARModel(BaseEstimator):
             if with_weights:
                 weights = instance_weights(self.estimator_, bags)
                 contributions = signed_contributions(self.estimator_, bags)
-                for k, (row, prov) in enumerate(zip(valid, self.bagger_.provenance_)):
+                for k, (row, prov) in enumerate(zip(valid, bagger.provenance_)):
                     frame = pd.DataFrame({"instance": range(len(weights[k])), "atoms": prov.atoms,
                                           "smiles": prov.instance_smiles, "weight": weights[k]})
                     if prov.conformer_ids:
@@ -200,50 +237,235 @@ class QSARModel(BaseEstimator):
             raise MoleculeError(f"row 0 ({items[0]!r}): {out[0].error}")
         return out[0] if single else out
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Save to the folder ``path``: featuriser settings (JSON) + estimator (no pickle)."""
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
+        """Save to the folder ``path``: ``qsarmil.json`` (settings) + ``estimator.safetensors``.
+
+        A new folder is written whole and renamed into place. An existing folder is written
+        into only when it is empty or holds a model saved here before (then ``overwrite=True``
+        is needed); only the files named above are replaced, nothing else in it is touched.
+
+        Raises
+        ------
+        FileExistsError
+            If ``path`` is a file, a folder holding anything but a saved model, a saved model
+            while ``overwrite`` is False, or the working directory (or a folder above it).
+        """
         check_is_fitted(self, "estimator_")
+        config = self._config()
         path = Path(path)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent if path.parent.exists() else None,
-                                    prefix=f".{path.name}."))
-        try:
-            neural = isinstance(self.estimator_, (MILRegressor, MILClassifier))
-            model_file = "estimator.safetensors" if neural else "estimator.skops"
-            self.estimator_.save(tmp / model_file)
-            scaler = None if self.scaler_ is None else {
-                "mean": self.scaler_.transformer_.mean_.tolist(),
-                "scale": self.scaler_.transformer_.scale_.tolist()}
-            config = {"format": _FORMAT, "version": 1, "task": self.task, "scaler": scaler,
-                      "scale_features": self.scale_features,
-                      "bagger": self.bagger_.get_params(), "estimator_file": model_file}
-            (tmp / "qsarmil.json").write_text(json.dumps(config, indent=2))
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        target = _writable_model_folder(path, overwrite)
+        if target is None:  # a new folder: built beside the target, renamed when complete
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp."))
+            try:
+                self._write_files(tmp, config)
+                os.chmod(tmp, new_file_mode(directory=True))
+                os.rename(tmp, path)  # fails, rather than replaces, if path appeared meanwhile
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)  # only our own temp folder
+        else:
+            self._write_files(target, config)
+            (target / _LEGACY_ESTIMATOR_FILE).unlink(missing_ok=True)  # written by older versions
+
+    def _config(self) -> dict:
+        scaler = None if self.scaler_ is None else {
+            "mean": self.scaler_.transformer_.mean_.tolist(),
+            "scale": self.scaler_.transformer_.scale_.tolist()}
+        return {"format": _FORMAT, "version": _VERSION, "task": self.task, "scaler": scaler,
+                "scale_features": self.scale_features, "bagger": self.bagger_.get_params(),
+                "estimator_file": _ESTIMATOR_FILE}
+
+    def _write_files(self, folder: Path, config: dict) -> None:
+        self.estimator_.save(folder / _ESTIMATOR_FILE)
+        with atomic_path(folder / _CONFIG_FILE) as tmp:  # written last: the folder's marker
+            tmp.write_text(json.dumps(config, indent=2))
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu") -> QSARModel:
-        """Load a model saved with :meth:`save`."""
+        """Load a model saved with :meth:`save`.
+
+        Only the two files :meth:`save` writes are read, each checked (see
+        :mod:`milearn_core.persist`); nothing in the folder is executed or imported.
+
+        Raises
+        ------
+        ModelFileError
+            If ``path`` is not a model folder or any setting fails its check.
+        """
         path = Path(path)
+        config = _read_config(path)
         try:
-            config = json.loads((path / "qsarmil.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{path}: not a saved QSARModel ({exc})") from None
-        if config.get("format") != _FORMAT:
-            raise ValueError(f"{path}: not a saved QSARModel (format {config.get('format')!r})")
-        model = cls(bagger=MoleculeBagger(**config["bagger"]), task=config["task"],
-                    scale_features=config.get("scale_features", "auto"))
-        model.bagger_ = MoleculeBagger(**config["bagger"])
-        model.scaler_ = None
-        if config.get("scaler"):
-            model.scaler_ = BagStandardScaler()
-            model.scaler_.transformer_ = StandardScaler()
-            model.scaler_.transformer_.mean_ = np.asarray(config["scaler"]["mean"])
-            model.scaler_.transformer_.scale_ = np.asarray(config["scaler"]["scale"])
-            model.scaler_.transformer_.n_features_in_ = len(config["scaler"]["mean"])
-            model.scaler_.n_features_in_ = len(config["scaler"]["mean"])
-        model.estimator_ = load_model(path / config["estimator_file"], device=device)
+            bagger = _checked_bagger(config["bagger"])
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: bagger settings not understood ({exc})") from None
+        model = cls(bagger=clone(bagger), task=config["task"], scale_features=config["scale_features"])
+        model.bagger_ = bagger
+        model.estimator_ = load_model(_plain_file(path, config["estimator_file"]), device=device)
+        if is_classifier(model.estimator_) != (config["task"] == "classification"):
+            raise ModelFileError(f"{path}: a {type(model.estimator_).__name__} cannot serve task "
+                                 f"{config['task']!r}")
+        model.scaler_ = _scaler(path, config["scaler"], getattr(model.estimator_, "n_features_in_", None))
         model.training_failures_ = []
         return model
+
+
+def _molecule_list(smiles) -> list:
+    """Input molecules as a list; a single SMILES string (or Mol) is one molecule."""
+    if isinstance(smiles, (str, Chem.Mol)):
+        return [smiles]
+    if isinstance(smiles, bytes) or not isinstance(smiles, Iterable):
+        raise TypeError(f"expected SMILES strings (an iterable of them), got {type(smiles).__name__}")
+    return list(smiles)
+
+
+def _checked_targets(y, n_molecules: int, task: str) -> np.ndarray:
+    """Targets as an array, refused with the input row and value where one is unusable."""
+    if isinstance(y, str) or not isinstance(y, Iterable) and np.ndim(y) == 0:
+        raise TypeError(f"y must hold one target per molecule, got {type(y).__name__}")
+    y = np.asarray(list(y) if not isinstance(y, np.ndarray) else y)
+    if n_molecules == 0:
+        raise ValueError("no molecules to fit on")
+    if len(y) != n_molecules:
+        raise ValueError(f"{n_molecules} molecules but {len(y)} targets")
+    for row, value in enumerate(y.reshape(len(y), -1)[:, 0] if y.ndim > 1 else y):
+        if value is None or (isinstance(value, float | np.floating) and not np.isfinite(value)):
+            raise ValueError(f"row {row}: target {value!r} is missing or not a finite number")
+        if task == "regression":
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"row {row}: target {value!r} is not a number") from None
+            if not np.isfinite(number):
+                raise ValueError(f"row {row}: target {value!r} is not a finite number")
+    return y.astype(np.float64) if task == "regression" else y
+
+
+_FORMAT = "qsarmil.QSARModel"
+_VERSION = 2  # 2: the estimator is a milearn_core safetensors file (1 also allowed skops)
+_CONFIG_FILE, _ESTIMATOR_FILE, _LEGACY_ESTIMATOR_FILE = ("qsarmil.json", "estimator.safetensors",
+                                                         "estimator.skops")
+_MAX_CONFIG_BYTES = 1024**2
+_OUR_FILES = {_CONFIG_FILE, _ESTIMATOR_FILE, _LEGACY_ESTIMATOR_FILE}
+
+
+def _writable_model_folder(path: Path, overwrite: bool) -> Path | None:
+    """None for a new folder; the folder itself where it may be written into; else refuse."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    resolved = path.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise FileExistsError(f"{path}: refusing to save into the working directory or a folder "
+                              f"above it; choose a new folder name")
+    if not path.is_dir():
+        raise FileExistsError(f"{path}: exists and is not a folder; choose a new folder name")
+    entries = {p.name for p in path.iterdir()}
+    if not entries:
+        return path
+    if not _holds_saved_model(path):
+        raise FileExistsError(f"{path}: folder holds files that are not a saved qsarmil model; "
+                              f"refusing to write into it (choose a new folder name)")
+    if not overwrite:
+        raise FileExistsError(f"{path}: holds a saved model; pass overwrite=True (qsarmil train "
+                              f"--force) to replace it")
+    return path
+
+
+def _holds_saved_model(path: Path) -> bool:
+    """Whether ``path`` has the marker file of a model saved by any version of qsarmil."""
+    try:
+        file = _plain_file(path, _CONFIG_FILE)
+        if file.stat().st_size > _MAX_CONFIG_BYTES:
+            return False
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (ModelFileError, OSError, ValueError, RecursionError):
+        return False
+    return isinstance(config, dict) and config.get("format") == _FORMAT
+
+
+def _read_config(path: Path) -> dict:
+    """qsarmil.json of a model folder, every key checked."""
+    file = _plain_file(path, _CONFIG_FILE)
+    if file.stat().st_size > _MAX_CONFIG_BYTES:
+        raise ModelFileError(f"{file}: larger than {_MAX_CONFIG_BYTES} bytes")
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: not a saved QSARModel ({type(exc).__name__}: {exc})") from None
+    expected = {"format", "version", "task", "scaler", "scale_features", "bagger", "estimator_file"}
+    if not isinstance(config, dict) or config.get("format") != _FORMAT:
+        raise ModelFileError(f"{path}: not a saved QSARModel")
+    if set(config) != expected:
+        raise ModelFileError(f"{path}: settings have keys {sorted(config)}, expected {sorted(expected)}")
+    if config["version"] not in (1, _VERSION) or isinstance(config["version"], bool):
+        raise ModelFileError(f"{path}: saved by an unknown version ({config['version']!r}) of qsarmil")
+    if config["task"] not in ("regression", "classification"):
+        raise ModelFileError(f"{path}: unknown task {config['task']!r}")
+    if config["scale_features"] not in ("auto", True, False):
+        raise ModelFileError(f"{path}: scale_features {config['scale_features']!r} not understood")
+    if config["estimator_file"] == _LEGACY_ESTIMATOR_FILE:
+        raise ModelFileError(f"{path}: saved by qsarmil 0.1 in the skops format, which is no longer "
+                             f"loaded (it can run code); train and save the model again")
+    if config["estimator_file"] != _ESTIMATOR_FILE:
+        raise ModelFileError(f"{path}: estimator file {config['estimator_file']!r} is not "
+                             f"{_ESTIMATOR_FILE!r}")
+    return config
+
+
+def _plain_file(folder: Path, name: str) -> Path:
+    """``folder/name``, refused unless it is a regular file (no link, device or folder)."""
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder}: no such model folder")
+    file = folder / name
+    if file.is_symlink() or not file.is_file():
+        raise ModelFileError(f"{folder}: no regular file {name!r} (not a saved QSARModel)")
+    return file
+
+
+def _checked_bagger(params) -> MoleculeBagger:
+    """A MoleculeBagger from saved settings: known names, plain JSON values, valid together."""
+    if not isinstance(params, dict):
+        raise TypeError("not a JSON object")
+    names = set(MoleculeBagger._get_param_names())
+    unknown = set(params) - names
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}")
+    for key, value in params.items():
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, (str, int, float, bool)) or v is None for v in items):
+            raise TypeError(f"{key} = {value!r} is not a plain value")
+    for key, high in _BAGGER_LIMITS.items():
+        value = params.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value <= high):
+            raise ValueError(f"{key} = {value!r} is not a number in [0, {high}]")
+    bagger = MoleculeBagger(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+    bagger.set_params(n_jobs=1, progress="auto", strict=False)  # the machine's choice, not the file's
+    bagger._config()
+    return bagger
+
+
+# Settings that size the work per molecule.
+_BAGGER_LIMITS = {"morgan_radius": 8, "morgan_size": 2**26, "n_conformers": 1000,
+                  "time_limit": 86_400, "prune_rms": 100, "energy_window": 1000}
+
+
+def _scaler(path: Path, config, n_features: int | None) -> BagStandardScaler | None:
+    if config is None:
+        return None
+    if not isinstance(config, dict) or set(config) != {"mean", "scale"}:
+        raise ModelFileError(f"{path}: scaler settings not understood")
+    try:
+        mean = np.asarray(config["mean"], dtype=np.float64)
+        scale = np.asarray(config["scale"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ModelFileError(f"{path}: scaler values are not numbers") from None
+    if (mean.ndim != 1 or mean.shape != scale.shape or not np.isfinite(mean).all()
+            or not np.isfinite(scale).all() or (scale <= 0).any()
+            or (n_features is not None and len(mean) != n_features)):
+        raise ModelFileError(f"{path}: scaler does not fit the estimator")
+    scaler = BagStandardScaler()
+    scaler.transformer_ = StandardScaler()
+    scaler.transformer_.mean_, scaler.transformer_.scale_ = mean, scale
+    scaler.transformer_.n_features_in_ = scaler.n_features_in_ = len(mean)
+    return scaler

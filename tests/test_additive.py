@@ -71,8 +71,8 @@ def test_sklearn_conventions_and_persistence(planted, tmp_path):
     assert clone(model).get_params() == model.get_params() and not hasattr(model, "coef_")
     search = GridSearchCV(model, {"fit_intercept": [True, False]}, cv=3).fit(bags, y)
     assert search.best_params_ == {"fit_intercept": True}
-    save_model(search.best_estimator_, tmp_path / "additive.skops")
-    loaded = load_model(tmp_path / "additive.skops")
+    save_model(search.best_estimator_, tmp_path / "additive.safetensors")
+    loaded = load_model(tmp_path / "additive.safetensors")
     np.testing.assert_array_equal(loaded.predict(bags), search.best_estimator_.predict(bags))
 
 

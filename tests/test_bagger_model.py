@@ -139,7 +139,7 @@ def test_conformer_model_scales_descriptors_and_round_trips(tmp_path):
                       estimator=MILRegressor(pooling="attention", max_epochs=10, random_state=0))
     model.fit(data.smiles, data.target)
     assert model.scaler_ is not None  # 3-D descriptors span orders of magnitude
-    scaled = np.vstack(model._bag(data.smiles[:20])[1])
+    scaled = np.vstack(model._scale(model.bagger_.transform(data.smiles[:20])))
     assert abs(scaled.mean()) < 1 and scaled.std() < 5
     model.save(tmp_path / "conf_model")
     loaded = QSARModel.load(tmp_path / "conf_model")
