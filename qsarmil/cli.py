@@ -159,8 +159,6 @@ class _FailureCount:
 def _load_model(path: str):
     from .model import QSARModel
 
-    if not os.path.exists(path):
-        raise CommandError(f"{path}: no such model folder")
     return QSARModel.load(path)
 
 

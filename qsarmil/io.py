@@ -21,7 +21,7 @@ import os
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,7 +245,9 @@ def _read_xlsx(path: str, delimiter: str) -> Iterator[Table]:
             raise TableError(f"{path}: the first sheet is empty (no header row)")
         header = ["" if v is None else str(v) for v in header]
         width = len(header)
-        yield Table(path, header, (_fit(cells, width, where, None) for cells, where in records))
+        # A sheet row ends at its last value: shorter rows are padded, longer ones are ragged.
+        padded = ((cells + [None] * (width - len(cells)), where) for cells, where in records)
+        yield Table(path, header, (_fit(cells, width, where, None) for cells, where in padded))
     finally:
         book.close()
 
@@ -306,12 +308,23 @@ def _write_xlsx(tmp: Path, header: list[str], rows: Iterable[Sequence]) -> int:
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("Sheet1")
-    sheet.append(_xlsx_cells(sheet, header, header, "the header"))
     count = 0
-    for count, row in enumerate(rows, 1):
-        sheet.append(_xlsx_cells(sheet, row, header, f"output row {count}"))
+    try:
+        sheet.append(_xlsx_cells(sheet, header, header, "the header"))
+        for count, row in enumerate(rows, 1):
+            sheet.append(_xlsx_cells(sheet, row, header, f"output row {count}"))
+    except BaseException:
+        _abandon(sheet)
+        raise
     book.save(tmp)
     return count
+
+
+def _abandon(sheet) -> None:
+    """Close a half-written write-only sheet: no noise at garbage collection, no temp file left."""
+    with suppress(Exception):
+        sheet.close()
+        sheet._writer.cleanup()  # openpyxl streams rows through a temp file of its own
 
 
 def _xlsx_cells(sheet, values: Sequence, header: Sequence[str], where: str) -> list:
