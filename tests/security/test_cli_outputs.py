@@ -305,7 +305,8 @@ BAD_INPUTS = {
     "old.xls": (lambda p: p.write_bytes(b"\xd0\xcf\x11\xe0"), "save it as .xlsx"),
     "folder.csv": (lambda p: p.mkdir(), "is a folder"),
     "missing.csv": (lambda p: None, "No such file or directory"),
-    "nosmiles.csv": (lambda p: p.write_text("id,smi\n1,CCO\n"), "no column 'smiles' (columns: ['id', 'smi'])"),
+    "nosmiles.csv": (lambda p: p.write_text("id,smi\n1,CCO\n"),
+                     "no column 'smiles' (columns: ['id', 'smi'])"),
     "twice.csv": (lambda p: p.write_text("smiles,smiles\nCCO,CCN\n"), "2 columns are named 'smiles'"),
 }
 
