@@ -22,6 +22,8 @@ __all__ = [
     "PackedBags",
     "check_bags",
     "check_bag_targets",
+    "check_finite_output",
+    "FLOAT64_MAX_ABS",
     "pack_bags",
     "BagTransformer",
     "BagStandardScaler",
@@ -33,11 +35,19 @@ class BagError(ValueError):
     """Invalid bag input; the message names the offending bag."""
 
 
+# The float64 models (additive, wrappers, mi-SVM, scalers) refuse feature values beyond this
+# magnitude: their sums over instances, squares (Gram matrices, variances, RBF distances) and
+# products with fitted weights would overflow float64 (max ~1.8e308). Regression targets too.
+FLOAT64_MAX_ABS = 1e100
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def check_bags(
     X: Sequence[np.ndarray] | np.ndarray,
     n_features: int | None = None,
     dtype: type = np.float32,
     accept_sparse: bool = False,
+    max_abs: float | None = None,
 ) -> list[np.ndarray | sp.csr_matrix]:
     """Validate a bag collection and return it as a list of 2-D float arrays.
 
@@ -48,9 +58,11 @@ def check_bags(
     n_features : int, optional
         Expected number of features (e.g. ``n_features_in_`` of a fitted model).
     dtype : numpy dtype
-        Output dtype.
+        Output dtype. Values too large for it (e.g. 1e308 for float32) are refused.
     accept_sparse : bool
         Keep scipy sparse bags as CSR matrices; otherwise they are made dense.
+    max_abs : float, optional
+        Refuse values of larger magnitude (the float64 models pass :data:`FLOAT64_MAX_ABS`).
 
     Returns
     -------
@@ -59,8 +71,9 @@ def check_bags(
     Raises
     ------
     BagError
-        If there are no bags, a bag is empty, not 2-D, has another feature count, or holds
-        NaN/inf. The message names the bag index.
+        If there are no bags, a bag is empty, not 2-D, has another feature count, holds
+        NaN/inf or values too large for ``dtype`` or ``max_abs``. The message names the bag
+        index and the instance.
     """
     if isinstance(X, np.ndarray) and X.dtype != object and X.ndim != 3:
         raise BagError(
@@ -73,29 +86,66 @@ def check_bags(
     bags = []
     for i, bag in enumerate(X):
         if sp.issparse(bag) and accept_sparse:
-            arr = _check_sparse_bag(bag, i, dtype)
-            n_features = _check_shape(arr, i, n_features)
-            bags.append(arr)
-            continue
-        if sp.issparse(bag):
-            bag = bag.toarray()
-        try:
-            arr = np.asarray(bag, dtype=dtype)
-        except (TypeError, ValueError) as exc:
-            raise BagError(f"bag {i}: cannot be read as a numeric array ({exc})") from None
-        if arr.ndim == 1:
-            raise BagError(
-                f"bag {i}: expected a 2-D array (instances x features), got 1-D of length "
-                f"{arr.shape[0]}; use bag.reshape(1, -1) for a one-instance bag"
-            )
-        if arr.ndim != 2:
-            raise BagError(f"bag {i}: expected a 2-D array, got {arr.ndim}-D")
+            arr = _check_sparse_bag(bag, i, dtype, max_abs)
+        else:
+            arr = _check_dense_bag(bag.toarray() if sp.issparse(bag) else bag, i, dtype, max_abs)
         n_features = _check_shape(arr, i, n_features)
-        if not np.isfinite(arr).all():
-            row = int(np.argwhere(~np.isfinite(arr))[0, 0])
-            raise BagError(f"bag {i}: instance {row} holds NaN or infinite values")
         bags.append(arr)
     return bags
+
+
+def _check_dense_bag(bag, i: int, dtype, max_abs: float | None) -> np.ndarray:
+    try:
+        raw = np.asarray(bag)
+        if raw.dtype.kind == "c":
+            raise TypeError("complex values are not supported")
+        with np.errstate(over="ignore"):
+            arr = raw.astype(dtype, copy=False)
+    except (TypeError, ValueError) as exc:
+        raise BagError(f"bag {i}: cannot be read as a numeric array ({exc})") from None
+    if arr.ndim == 1:
+        raise BagError(
+            f"bag {i}: expected a 2-D array (instances x features), got 1-D of length "
+            f"{arr.shape[0]}; use bag.reshape(1, -1) for a one-instance bag"
+        )
+    if arr.ndim != 2:
+        raise BagError(f"bag {i}: expected a 2-D array, got {arr.ndim}-D")
+    _check_values(arr, raw, i, max_abs, row_of=lambda flat: flat // max(arr.shape[1], 1))
+    return arr
+
+
+def _check_sparse_bag(bag, i: int, dtype, max_abs: float | None) -> sp.csr_matrix:
+    try:
+        raw = sp.csr_matrix(bag)
+        if raw.dtype.kind == "c":
+            raise TypeError("complex values are not supported")
+        with np.errstate(over="ignore"):
+            arr = raw.astype(dtype)
+    except (TypeError, ValueError) as exc:
+        raise BagError(f"bag {i}: cannot be read as a numeric sparse matrix ({exc})") from None
+    _check_values(arr.data, raw.data, i, max_abs,
+                  row_of=lambda flat: np.searchsorted(arr.indptr, flat, side="right") - 1)
+    return arr
+
+
+def _check_values(values: np.ndarray, raw: np.ndarray, i: int, max_abs: float | None, row_of) -> None:
+    """Refuse NaN/inf, values that overflowed the cast, and values beyond ``max_abs``."""
+    flat = values.ravel()
+    bad = ~np.isfinite(flat)
+    if bad.any():
+        k = int(np.argmax(bad))
+        original = float(np.asarray(raw, dtype=object).ravel()[k])
+        if np.isfinite(original):
+            limit = np.finfo(values.dtype).max
+            raise BagError(f"bag {i}: instance {int(row_of(k))} holds {original:.3g}, too large for "
+                           f"{values.dtype} (max ~{limit:.2g}); rescale the features")
+        raise BagError(f"bag {i}: instance {int(row_of(k))} holds NaN or infinite values")
+    if max_abs is not None and flat.size:
+        k = int(np.argmax(np.abs(flat)))
+        if abs(flat[k]) > max_abs:
+            raise BagError(f"bag {i}: instance {int(row_of(k))} holds {flat[k]:.3g}, beyond the "
+                           f"+/-{max_abs:.0e} this model's float64 arithmetic takes (sums and squares "
+                           f"would overflow); rescale the features")
 
 
 def _check_shape(arr, i: int, n_features: int | None) -> int:
@@ -106,27 +156,140 @@ def _check_shape(arr, i: int, n_features: int | None) -> int:
     return arr.shape[1]
 
 
-def _check_sparse_bag(bag, i: int, dtype) -> sp.csr_matrix:
+def check_bag_targets(y: np.ndarray | Sequence, n_bags: int, task: str | None = None) -> np.ndarray:
+    """Check that there is one valid target per bag and return them as an array.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_bags,) or (n_bags, n_outputs)
+    n_bags : int
+    task : {"regression", "classification"}, optional
+        ``"regression"``: every target must be a finite number (numeric strings are read;
+        None, NaN, inf, other strings such as a censored ``">5"``, and magnitudes beyond
+        :data:`FLOAT64_MAX_ABS` are refused) and each output needs at least two distinct
+        values; returns float64. ``"classification"``: 1-D hashable labels of one type, no
+        None/NaN, at least two classes. None: only the count and NaN/None are checked.
+
+    Raises
+    ------
+    BagError
+        Naming the bag (its position in ``y``) and the value.
+    """
     try:
-        arr = sp.csr_matrix(bag, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise BagError(f"bag {i}: cannot be read as a numeric sparse matrix ({exc})") from None
-    if not np.isfinite(arr.data).all():
-        row = int(np.searchsorted(arr.indptr, np.argmax(~np.isfinite(arr.data)), side="right") - 1)
-        raise BagError(f"bag {i}: instance {row} holds NaN or infinite values")
-    return arr
-
-
-def check_bag_targets(y: np.ndarray | Sequence, n_bags: int) -> np.ndarray:
-    """Check that there is one target per bag and return it as an array."""
-    y = np.asarray(y)
+        y = np.asarray(y)
+    except ValueError as exc:  # ragged nested sequences
+        raise BagError(f"y cannot be read as an array of one label per bag ({exc})") from None
     if y.ndim == 0 or y.shape[0] != n_bags:
         got = 0 if y.ndim == 0 else y.shape[0]
         raise BagError(f"y has {got} labels but X has {n_bags} bags")
-    if y.dtype.kind == "f" and not np.isfinite(y).all():
-        bad = int(np.argwhere(~np.isfinite(y.reshape(n_bags, -1)))[0, 0])
-        raise BagError(f"bag {bad}: target is NaN or infinite")
+    if task == "regression":
+        return _regression_targets(y)
+    if task == "classification":
+        return _class_labels(y)
+    if task is not None:
+        raise ValueError(f"task must be 'regression', 'classification' or None, got {task!r}")
+    bad = ~np.isfinite(y) if y.dtype.kind == "f" else np.frompyfunc(
+        lambda v: v is None or _is_nan(v), 1, 1)(y).astype(bool) if y.dtype == object else None
+    if bad is not None and bad.any():
+        k = int(np.argmax(bad.ravel()))
+        value = y.ravel()[k]
+        kind = "None" if value is None else "NaN" if _is_nan(value) else "infinite"
+        raise BagError(f"bag {int(np.unravel_index(k, y.shape)[0])}: target is {kind} "
+                       f"(y[{_position(y, k)}] = {_show(value)})")
     return y
+
+
+def _position(y: np.ndarray, k: int) -> str:
+    return ", ".join(str(int(i)) for i in np.unravel_index(k, y.shape))
+
+
+def _show(value) -> str:
+    """``repr`` of a label, numpy scalars shown as plain Python values."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _is_nan(value) -> bool:
+    return isinstance(value, (float, np.floating)) and bool(np.isnan(value))
+
+
+def _target_problem(value) -> str | None:
+    """What is wrong with one regression target, or None."""
+    if value is None:
+        return "None"
+    if isinstance(value, (complex, np.complexfloating)):
+        return "complex"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "not a number"
+    if np.isnan(number):
+        return "NaN"
+    if np.isinf(number):
+        return "infinite"
+    if abs(number) > FLOAT64_MAX_ABS:
+        return f"beyond +/-{FLOAT64_MAX_ABS:.0e}"
+    return None
+
+
+def _regression_targets(y: np.ndarray) -> np.ndarray:
+    if y.ndim > 2:
+        raise BagError(f"y must be 1-D or 2-D (one target or one row of targets per bag), got shape "
+                       f"{y.shape}")
+    fast = y.dtype.kind in "biuf"
+    values = y.astype(np.float64) if fast else None
+    if not fast or not (np.abs(values) <= FLOAT64_MAX_ABS).all():
+        for k, value in enumerate(y.ravel()):
+            problem = _target_problem(value)
+            if problem is not None:
+                bag = int(np.unravel_index(k, y.shape)[0])
+                raise BagError(f"bag {bag}: target is {problem} (y[{_position(y, k)}] = {_show(value)}); "
+                               f"regression targets must be finite numbers (censored values such as "
+                               f"'>5' are not supported)")
+        values = y.astype(np.float64)
+    columns = values.reshape(len(values), -1)
+    for col in range(columns.shape[1]):
+        if np.all(columns[:, col] == columns[0, col]):
+            where = "y" if values.ndim == 1 else f"y[:, {col}]"
+            raise BagError(f"{where} holds one value ({columns[0, col]:g}) for all {len(values)} bags: "
+                           f"nothing to learn; a regressor needs at least two distinct targets")
+    return values
+
+
+def _class_labels(y: np.ndarray) -> np.ndarray:
+    if y.ndim != 1:
+        raise BagError(f"classification takes 1-D y (one label per bag), got shape {y.shape}")
+    for k, value in enumerate(y if y.dtype.kind in "fO" else ()):
+        if value is None or _is_nan(value):
+            raise BagError(f"bag {k}: label is {value} (y[{k}] = {_show(value)}); every bag needs a class")
+        try:
+            hash(value)
+        except TypeError:
+            raise BagError(f"bag {k}: label {_show(value)} is not hashable") from None
+    try:
+        classes = np.unique(y)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in y})
+        raise BagError(f"labels of different types cannot be ordered ({', '.join(kinds)}); "
+                       f"use one label type") from None
+    if len(classes) < 2:
+        raise BagError(f"y holds a single class ({_show(classes[0])}); need at least two")
+    return y
+
+
+def check_finite_output(values: np.ndarray, what: str = "prediction") -> np.ndarray:
+    """Refuse non-finite model output (one row per bag): a model never returns a silent NaN.
+
+    Raises
+    ------
+    BagError
+        Naming the first bag whose ``what`` is NaN or infinite.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind in "fc" and not np.isfinite(values).all():
+        bag = int(np.argwhere(~np.isfinite(values.reshape(len(values), -1)))[0, 0])
+        raise BagError(f"bag {bag}: the {what} is not finite ({values[bag]}); its features are out of "
+                       f"the range this model can take: rescale them (e.g. BagStandardScaler)")
+    return values
 
 
 @dataclass(frozen=True)
@@ -187,14 +350,14 @@ class BagTransformer(TransformerMixin, BaseEstimator):
         return clone(self.transformer) if self.transformer is not None else StandardScaler()
 
     def fit(self, X, y=None):
-        bags = check_bags(X, dtype=np.float64)
+        bags = check_bags(X, dtype=np.float64, max_abs=FLOAT64_MAX_ABS)
         self.transformer_ = self._make_transformer().fit(np.concatenate(bags, axis=0))
         self.n_features_in_ = bags[0].shape[1]
         return self
 
     def transform(self, X) -> list[np.ndarray]:
         check_is_fitted(self, "transformer_")
-        bags = check_bags(X, n_features=self.n_features_in_, dtype=np.float64)
+        bags = check_bags(X, n_features=self.n_features_in_, dtype=np.float64, max_abs=FLOAT64_MAX_ABS)
         packed = pack_bags(bags)
         return packed.split(self.transformer_.transform(packed.instances))
 

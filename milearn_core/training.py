@@ -8,6 +8,7 @@ bags or instances.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,12 @@ from torch import nn
 from .batching import DeviceBags, drop_instances
 from .nn.networks import MILOutput
 
-__all__ = ["TrainingHistory", "resolve_device", "train_network", "predict_network"]
+__all__ = ["TrainingDivergedError", "TrainingHistory", "resolve_device", "train_network",
+           "predict_network"]
+
+
+class TrainingDivergedError(FloatingPointError, ValueError):
+    """The training loss became NaN or infinite; no model of NaNs is ever returned."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -89,16 +95,18 @@ def train_network(
                 rows, bag_index = rows[keep], bag_index[keep]
             x = train.take(rows)
             loss = loss_fn(network(x, bag_index, len(ids)), y_train[ids])
+            value = _finite_loss(loss.item(), epoch, "training", train, learning_rate)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item() * len(ids)
+            total += value * len(ids)
         history.train_loss.append(total / train.n_bags)
         if val is not None:
             with torch.no_grad():
                 network.eval()
                 out = _forward_all(network, val, batch_size=max(batch_size, 256))
-                history.val_loss.append(loss_fn(out, y_val).item())
+                history.val_loss.append(
+                    _finite_loss(loss_fn(out, y_val).item(), epoch, "validation", val, learning_rate))
         current = history.val_loss[-1] if val is not None else history.train_loss[-1]
         if current < best_loss - 1e-7:
             best_loss, waited, history.best_epoch = current, 0, epoch
@@ -109,9 +117,32 @@ def train_network(
                 break
     if best_state is not None:
         network.load_state_dict(best_state)
+    if not all(torch.isfinite(p).all() for p in network.parameters()):
+        raise TrainingDivergedError(
+            f"training left non-finite network weights after {history.n_epochs} epochs; "
+            f"{_advice(train, learning_rate)}")
     network.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _largest_feature(bags: DeviceBags) -> float:
+    values = bags.values if bags.sparse else bags.instances
+    return float(values.abs().max()) if values.numel() else 0.0
+
+
+def _advice(bags: DeviceBags, learning_rate: float) -> str:
+    return (f"check the feature scale (largest |feature| {_largest_feature(bags):.3g}; standardise "
+            f"the instances, e.g. with BagStandardScaler) and the learning rate ({learning_rate:g})")
+
+
+def _finite_loss(value: float, epoch: int, which: str, bags: DeviceBags, learning_rate: float) -> float:
+    """``value``, or :class:`TrainingDivergedError` naming the epoch when it is NaN/inf."""
+    if not math.isfinite(value):
+        raise TrainingDivergedError(
+            f"the {which} loss became {value} at epoch {epoch + 1}; training stopped: "
+            f"{_advice(bags, learning_rate)}")
+    return value
 
 
 def _forward_all(network: nn.Module, bags: DeviceBags, batch_size: int) -> MILOutput:

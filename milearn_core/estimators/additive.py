@@ -17,7 +17,14 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.validation import check_is_fitted
 
-from ..bags import PackedBags, check_bag_targets, check_bags, pack_bags
+from ..bags import (
+    FLOAT64_MAX_ABS,
+    PackedBags,
+    check_bag_targets,
+    check_bags,
+    check_finite_output,
+    pack_bags,
+)
 from ..kid import leave_one_out_weights, normalize_per_bag
 from ..persist import PersistMixin
 
@@ -32,6 +39,11 @@ def _bag_sums(packed: PackedBags):
         shape=(packed.n_bags, n_instances),
     )
     return summing @ packed.instances
+
+
+def _check(X, n_features: int | None = None) -> list:
+    """Bags as float64 (sparse kept), magnitudes the ridge arithmetic can take."""
+    return check_bags(X, n_features, np.float64, accept_sparse=True, max_abs=FLOAT64_MAX_ABS)
 
 
 class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
@@ -71,14 +83,12 @@ class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
     def fit(self, X, y):
         """Fit on bags ``X`` (dense or scipy sparse) and labels ``y`` of shape (n_bags,) or
         (n_bags, n_outputs)."""
-        bags = check_bags(X, dtype=np.float64, accept_sparse=True)
-        y = np.asarray(check_bag_targets(y, len(bags)), dtype=np.float64)
-        if y.ndim > 2:
-            raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
+        bags = _check(X)
         cv = min(self.cv, len(bags))
         if cv < 2:
             raise ValueError(f"need at least 2 bags and cv >= 2 to choose alpha; got {len(bags)} "
                              f"bags and cv={self.cv}")
+        y = check_bag_targets(y, len(bags), "regression")
         # Sparse sums are solved iteratively; a tight tolerance makes them agree with the dense
         # (direct) solution. Mean squared error scores even one-bag folds.
         folds = KFold(cv, shuffle=True, random_state=self.random_state)
@@ -93,11 +103,11 @@ class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
 
     def _packed(self, X) -> PackedBags:
         check_is_fitted(self, "coef_")
-        return pack_bags(check_bags(X, self.n_features_in_, np.float64, accept_sparse=True))
+        return pack_bags(_check(X, self.n_features_in_))
 
     def predict(self, X) -> np.ndarray:
         """Bag predictions: intercept + summed instance contributions."""
-        return np.asarray(_bag_sums(self._packed(X)) @ self.coef_.T) + self.intercept_
+        return check_finite_output(np.asarray(_bag_sums(self._packed(X)) @ self.coef_.T) + self.intercept_)
 
     def instance_contributions(self, X) -> list[np.ndarray]:
         """Each instance's share of its bag's prediction, in target units (``x @ coef_``).
@@ -118,7 +128,7 @@ class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"method must be 'auto', 'native' or 'loo', got {method!r}")
         if method == "loo":
             check_is_fitted(self, "coef_")
-            bags = check_bags(X, self.n_features_in_, np.float64, accept_sparse=True)
+            bags = _check(X, self.n_features_in_)
             return leave_one_out_weights(self.predict, bags)
         magnitude = [np.abs(c).reshape(len(c), -1).sum(axis=1)
                      for c in self.instance_contributions(X)]

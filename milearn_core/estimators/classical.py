@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clo
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
-from ..bags import check_bag_targets, check_bags, pack_bags
+from ..bags import FLOAT64_MAX_ABS, check_bag_targets, check_bags, check_finite_output, pack_bags
 from ..kid import leave_one_out_weights, normalize_per_bag
 from ..nn.segment import segment_max, segment_mean
 from ..persist import PersistMixin
@@ -35,6 +35,11 @@ def embed_bags(bags: list[np.ndarray], pool: str) -> np.ndarray:
     return BAG_POOLS[pool](bags)
 
 
+def _float64_bags(X, n_features: int | None = None) -> list[np.ndarray]:
+    """Dense float64 bags of magnitudes the wrapped estimators' arithmetic can take."""
+    return check_bags(X, n_features, np.float64, max_abs=FLOAT64_MAX_ABS)
+
+
 class _DelegatingMIL(PersistMixin, MetaEstimatorMixin, BaseEstimator):
     """Wrapper of a scikit-learn estimator; classifier or regressor follows the estimator."""
 
@@ -54,6 +59,11 @@ class _DelegatingMIL(PersistMixin, MetaEstimatorMixin, BaseEstimator):
     def classes_(self):
         return self.estimator_.classes_
 
+    def _check_fit_input(self, X, y) -> tuple[list[np.ndarray], np.ndarray]:
+        bags = _float64_bags(X)
+        task = "classification" if is_classifier(self.estimator) else "regression"
+        return bags, check_bag_targets(y, len(bags), task)
+
     def score(self, X, y):
         """Accuracy for classifiers, R² for regressors."""
         from sklearn.metrics import accuracy_score, r2_score
@@ -64,7 +74,7 @@ class _DelegatingMIL(PersistMixin, MetaEstimatorMixin, BaseEstimator):
     def instance_weights(self, X, method: str = "auto") -> list[np.ndarray]:
         """Instance weights per bag (leave-one-instance-out attribution), each summing to 1."""
         check_is_fitted(self, "estimator_")
-        bags = check_bags(X, self.n_features_in_)
+        bags = _float64_bags(X, self.n_features_in_)
         score = self.predict_proba if is_classifier(self.estimator) else self.predict
         return leave_one_out_weights(score, bags)
 
@@ -83,23 +93,22 @@ class BagWrapper(_DelegatingMIL):
         self.pool = pool
 
     def fit(self, X, y):
-        bags = check_bags(X, dtype=np.float64)
-        y = check_bag_targets(y, len(bags))
+        bags, y = self._check_fit_input(X, y)
         self.n_features_in_ = bags[0].shape[1]
         self.estimator_ = clone(self.estimator).fit(embed_bags(bags, self.pool), y)
         return self
 
     def transform(self, X) -> np.ndarray:
         """The bag embeddings the estimator sees."""
-        return embed_bags(check_bags(X, getattr(self, "n_features_in_", None), np.float64), self.pool)
+        return embed_bags(_float64_bags(X, getattr(self, "n_features_in_", None)), self.pool)
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict(self.transform(X))
+        return check_finite_output(self.estimator_.predict(self.transform(X)))
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict_proba(self.transform(X))
+        return check_finite_output(self.estimator_.predict_proba(self.transform(X)), "probability")
 
 
 _AGGREGATES = {"mean": segment_mean, "max": segment_max}
@@ -122,8 +131,7 @@ class InstanceWrapper(_DelegatingMIL):
     def fit(self, X, y):
         if self.aggregate not in _AGGREGATES:
             raise ValueError(f"aggregate must be one of {sorted(_AGGREGATES)}, got {self.aggregate!r}")
-        bags = check_bags(X, dtype=np.float64)
-        y = check_bag_targets(y, len(bags))
+        bags, y = self._check_fit_input(X, y)
         packed = pack_bags(bags)
         self.n_features_in_ = bags[0].shape[1]
         self.estimator_ = clone(self.estimator).fit(packed.instances, y[packed.bag_index])
@@ -131,7 +139,7 @@ class InstanceWrapper(_DelegatingMIL):
 
     def _instance_scores(self, X):
         check_is_fitted(self, "estimator_")
-        packed = pack_bags(check_bags(X, self.n_features_in_, np.float64))
+        packed = pack_bags(_float64_bags(X, self.n_features_in_))
         if is_classifier(self.estimator):
             scores = self.estimator_.predict_proba(packed.instances)
         else:
@@ -149,13 +157,13 @@ class InstanceWrapper(_DelegatingMIL):
     def predict_proba(self, X) -> np.ndarray:
         scores, packed = self._instance_scores(X)
         pooled = self._pool(scores, packed)
-        return pooled / pooled.sum(axis=1, keepdims=True)
+        return check_finite_output(pooled / pooled.sum(axis=1, keepdims=True), "probability")
 
     def predict(self, X) -> np.ndarray:
         if is_classifier(self.estimator):
             return self.classes_[self.predict_proba(X).argmax(axis=1)]
         scores, packed = self._instance_scores(X)
-        pooled = self._pool(scores, packed)
+        pooled = check_finite_output(self._pool(scores, packed))
         return pooled[:, 0] if pooled.shape[1] == 1 else pooled
 
     def instance_weights(self, X, method: str = "auto") -> list[np.ndarray]:
@@ -213,8 +221,8 @@ class MISVM(PersistMixin, ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         if self.variant not in ("mi", "MI"):
             raise ValueError(f"variant must be 'mi' or 'MI', got {self.variant!r}")
-        bags = check_bags(X, dtype=np.float64)
-        y = check_bag_targets(y, len(bags))
+        bags = _float64_bags(X)
+        y = check_bag_targets(y, len(bags), "classification")
         labels = np.unique(y)
         if len(labels) != 2:
             raise ValueError(f"MISVM is binary; y holds {len(labels)} classes")
@@ -273,13 +281,13 @@ class MISVM(PersistMixin, ClassifierMixin, BaseEstimator):
 
     def _instance_decisions(self, X):
         check_is_fitted(self, "svc_")
-        packed = pack_bags(check_bags(X, self.n_features_in_, np.float64))
+        packed = pack_bags(_float64_bags(X, self.n_features_in_))
         return self.svc_.decision_function(packed.instances), packed
 
     def decision_function(self, X) -> np.ndarray:
         """Bag decision values: the largest instance decision value of each bag."""
         scores, packed = self._instance_decisions(X)
-        return scores[self._argmax_per_bag(scores, packed)]
+        return check_finite_output(scores[self._argmax_per_bag(scores, packed)], "decision value")
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
@@ -287,6 +295,6 @@ class MISVM(PersistMixin, ClassifierMixin, BaseEstimator):
     def instance_weights(self, X, method: str = "auto") -> list[np.ndarray]:
         """Softmax of instance decision values within each bag (top = witness instance)."""
         if method == "loo":
-            return leave_one_out_weights(self.decision_function, check_bags(X, self.n_features_in_))
+            return leave_one_out_weights(self.decision_function, _float64_bags(X, self.n_features_in_))
         scores, packed = self._instance_decisions(X)
         return [np.exp(s - s.max()) / np.exp(s - s.max()).sum() for s in packed.split(scores)]

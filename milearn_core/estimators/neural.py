@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
-from ..bags import PackedBags, check_bag_targets, check_bags, pack_bags
+from ..bags import PackedBags, check_bag_targets, check_bags, check_finite_output, pack_bags
 from ..batching import DeviceBags
 from ..kid import leave_one_out_weights, normalize_per_bag
 from ..nn.networks import INSTANCE_POOLINGS, MILNetwork, MILOutput
@@ -62,6 +62,8 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
 
+    _task: str | None = None  # "regression" or "classification": how targets are checked
+
     # Subclasses define _encode_targets(y) -> (targets, n_outputs), _loss(out, target),
     # _bag_scores(X) -> 2-D scores for attribution, and _instance_mode_weights(out, packed).
 
@@ -91,7 +93,7 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         """
         self._check_params()
         bags = check_bags(X, accept_sparse=True)
-        y = check_bag_targets(y, len(bags))
+        y = check_bag_targets(y, len(bags), self._task)
         device = resolve_device(self.device)
         targets, n_outputs = self._encode_targets(y)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -140,6 +142,7 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         check_is_fitted(self, "network_")
         packed = pack_bags(check_bags(X, n_features=self.n_features_in_, accept_sparse=True))
         out = predict_network(self.network_, self._device_bags(packed))
+        check_finite_output(out.bag.float().cpu().numpy(), "network output")
         return MILOutput(*(None if t is None else t.float().cpu() for t in out)), packed
 
     def instance_weights(self, X, method: str = "auto") -> list[np.ndarray]:
@@ -203,6 +206,8 @@ class MILRegressor(RegressorMixin, _BaseMILNetwork):
     y_mean_, y_scale_ : ndarray
         Target scaling.
     """
+
+    _task = "regression"
 
     def __init__(self, pooling: str = "instance_mean", hidden_layer_sizes=(256, 128),
                  activation="relu", dropout=0.0, instance_dropout=0.0, learning_rate=1e-3,
@@ -295,6 +300,8 @@ class MILClassifier(ClassifierMixin, _BaseMILNetwork):
     classes_ : ndarray
         Class labels in the order of :meth:`predict_proba` columns.
     """
+
+    _task = "classification"
 
     def __init__(self, pooling: str = "attention", hidden_layer_sizes=(256, 128),
                  activation="relu", dropout=0.0, instance_dropout=0.0, learning_rate=1e-3,
