@@ -9,11 +9,41 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import AllChem, rdDistGeom
 
-__all__ = ["ConformerError", "ConformerSettings", "generate_conformers"]
+__all__ = ["ConformerError", "ConformerSettings", "TimeLimit", "TimeLimitError", "generate_conformers"]
 
 
 class ConformerError(RuntimeError):
     """No usable conformer within the settings (embedding failed or hit the time limit)."""
+
+
+class TimeLimitError(RuntimeError):
+    """A molecule's work went past its time limit."""
+
+
+class TimeLimit:
+    """A per-molecule time budget, checked between steps (an RDKit call cannot be interrupted).
+
+    Parameters
+    ----------
+    seconds : float
+        The budget; it starts counting when the object is made.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.start = time.perf_counter()
+
+    def left(self) -> float:
+        """Seconds left (negative once the budget is spent)."""
+        return self.seconds - (time.perf_counter() - self.start)
+
+    def expired(self) -> bool:
+        return self.left() <= 0
+
+    def check(self, what: str) -> None:
+        """Raise :class:`TimeLimitError` saying ``what`` was under way once the budget is spent."""
+        if self.expired():
+            raise TimeLimitError(f"went past the time limit ({self.seconds:g} s) while {what}")
 
 
 @dataclass(frozen=True)
@@ -65,9 +95,12 @@ def _optimize(mol: Chem.Mol, method: str) -> np.ndarray:
     return np.array([energy for _, energy in results])
 
 
-def generate_conformers(mol: Chem.Mol, settings: ConformerSettings | None = None
-                        ) -> tuple[Chem.Mol, np.ndarray | None]:
+def generate_conformers(mol: Chem.Mol, settings: ConformerSettings | None = None,
+                        budget: TimeLimit | None = None) -> tuple[Chem.Mol, np.ndarray | None]:
     """Embed a conformer ensemble.
+
+    ``budget`` is the molecule's running :class:`TimeLimit` (e.g. started before parsing);
+    default: a new one of ``settings.time_limit`` seconds.
 
     Returns
     -------
@@ -82,14 +115,12 @@ def generate_conformers(mol: Chem.Mol, settings: ConformerSettings | None = None
     s = settings or ConformerSettings()
     if s.optimize not in ("mmff", "uff", None):
         raise ValueError(f"optimize must be 'mmff', 'uff' or None, got {s.optimize!r}")
-    start = time.perf_counter()
+    budget = budget or TimeLimit(s.time_limit)
     mol = Chem.AddHs(mol)
-    ids = _embed(mol, s, False, s.time_limit)
-    left = s.time_limit - (time.perf_counter() - start)
-    if not ids and s.random_coords_fallback and left > 0:
-        ids = _embed(mol, s, True, left)
-    elapsed = time.perf_counter() - start
-    if elapsed >= s.time_limit:
+    ids = _embed(mol, s, False, budget.left())
+    if not ids and s.random_coords_fallback and not budget.expired():
+        ids = _embed(mol, s, True, budget.left())
+    if budget.expired():
         raise ConformerError(f"conformer embedding hit the time limit ({s.time_limit:g} s) "
                              f"with {len(ids)} of {s.n_conformers} conformers")
     if not ids:
@@ -97,7 +128,7 @@ def generate_conformers(mol: Chem.Mol, settings: ConformerSettings | None = None
     energies = None
     if s.optimize:
         energies = _optimize(mol, s.optimize)
-        if time.perf_counter() - start >= s.time_limit:
+        if budget.expired():
             raise ConformerError(f"conformer optimisation exceeded the time limit ({s.time_limit:g} s)")
         if s.energy_window is not None:
             keep = energies <= energies.min() + s.energy_window

@@ -27,6 +27,8 @@ import scipy.sparse as sp
 from rdkit import Chem, DataStructs, RDConfig, RDLogger
 from rdkit.Chem import ChemicalFeatures, Descriptors, rdFingerprintGenerator, rdMolDescriptors
 
+from .conformers import TimeLimit
+
 __all__ = ["COUNT_FINGERPRINTS", "DESCRIPTORS_2D", "DESCRIPTORS_3D", "cap_dummies", "describe_fragment",
            "describe_fragments_sparse", "describe_conformer", "descriptor_names"]
 
@@ -241,17 +243,20 @@ def describe_fragment(mol: Chem.Mol, kinds: Sequence[str], radius: int = 2, size
 
 
 def describe_fragments_sparse(fragments: Sequence, parent: Chem.Mol, kinds: Sequence[str],
-                              radius: int = 2, size: int = 2048, dummy_atoms: str = "keep"
-                              ) -> tuple[sp.csr_matrix, list[str]]:
+                              radius: int = 2, size: int = 2048, dummy_atoms: str = "keep",
+                              time_limit: TimeLimit | None = None) -> tuple[sp.csr_matrix, list[str]]:
     """One CSR bag (a row per fragment) of the same values as :func:`describe_fragment`.
 
     Count fingerprints go straight from RDKit's sparse vectors into the matrix, which keeps
     wide fingerprints cheap. ``fragments`` are :class:`qsarmil.fragments.Fragment` objects of
-    ``parent``. Issues are reported as "instance k: name".
+    ``parent``. Issues are reported as "instance k: name". ``time_limit`` (the molecule's
+    running budget) is checked before each fragment (:class:`~qsarmil.conformers.TimeLimitError`).
     """
     _check_fragment_args(kinds, dummy_atoms, parent, ())
     indptr, indices, data, issues, width = [0], [], [], [], 0
     for k, frag in enumerate(fragments):
+        if time_limit is not None:
+            time_limit.check(f"describing fragments ({k} of {len(fragments)} done)")
         capped = _cut_out(frag.mol, kinds, dummy_atoms)
         offset = stored = 0
         for kind in kinds:

@@ -12,7 +12,19 @@ __all__ = ["MoleculeError", "Failure", "parse_molecule", "parse_molecules", "sta
 
 
 class MoleculeError(ValueError):
-    """A molecule cannot be parsed or processed; the message names its input row."""
+    """A molecule cannot be parsed or processed; the message names its input row.
+
+    ``reason`` is the message without the row prefix (what a :class:`Failure` records).
+    """
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
+
+
+def _error(index: int, text: str, reason: str) -> MoleculeError:
+    shown = text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+    return MoleculeError(f"row {index} ({shown!r}): {reason}", reason)
 
 
 @dataclass(frozen=True)
@@ -71,37 +83,61 @@ def standardize_mol(
     return mol
 
 
-def parse_molecule(item, index: int = 0, standardize: bool = False) -> Chem.Mol:
+def parse_molecule(item, index: int = 0, standardize: bool = False,
+                   max_smiles_length: int | None = None, max_heavy_atoms: int | None = None
+                   ) -> Chem.Mol:
     """Parse one SMILES string (or copy a Mol) and optionally standardise it.
+
+    Parameters
+    ----------
+    item : str or rdkit Mol
+    index : int
+        Input row, for messages.
+    standardize : bool
+        Apply :func:`standardize_mol`.
+    max_smiles_length : int, optional
+        Longer SMILES are refused before RDKit sees them.
+    max_heavy_atoms : int, optional
+        Molecules with more heavy atoms are refused (counted before standardisation).
 
     Raises
     ------
     MoleculeError
-        Naming ``index`` and the input when parsing or standardisation fails.
+        Naming ``index`` and the input when parsing or standardisation fails or a limit is
+        exceeded.
     """
     text = _describe(item) if item is not None else "None"
     if isinstance(item, Chem.Mol):
         mol = Chem.Mol(item)
     elif isinstance(item, str):
-        if not item.strip():
-            raise MoleculeError(f"row {index} ({text!r}): empty SMILES")
-        RDLogger.DisableLog("rdApp.*")
-        try:
-            mol = Chem.MolFromSmiles(item.strip())
-        finally:
-            RDLogger.EnableLog("rdApp.*")
-        if mol is None:
-            raise MoleculeError(f"row {index} ({text!r}): RDKit cannot parse this SMILES")
+        mol = _parse_smiles(item, index, text, max_smiles_length)
     else:
-        raise MoleculeError(f"row {index} ({text!r}): expected a SMILES string or an RDKit Mol, "
-                            f"got {type(item).__name__}")
+        raise _error(index, text, f"expected a SMILES string or an RDKit Mol, got {type(item).__name__}")
     if mol.GetNumAtoms() == 0:
-        raise MoleculeError(f"row {index} ({text!r}): molecule has no atoms")
+        raise _error(index, text, "molecule has no atoms")
+    heavy = mol.GetNumHeavyAtoms()
+    if max_heavy_atoms is not None and heavy > max_heavy_atoms:
+        raise _error(index, text, f"{heavy} heavy atoms, over max_heavy_atoms={max_heavy_atoms}")
     if standardize:
         try:
             mol = standardize_mol(mol)
         except Exception as exc:  # RDKit raises several exception types here
-            raise MoleculeError(f"row {index} ({text!r}): standardisation failed ({exc})") from None
+            raise _error(index, text, f"standardisation failed ({exc})") from None
+    return mol
+
+
+def _parse_smiles(item: str, index: int, text: str, max_length: int | None) -> Chem.Mol:
+    if max_length is not None and len(item) > max_length:
+        raise _error(index, text, f"SMILES of {len(item)} characters, over max_smiles_length={max_length}")
+    if not item.strip():
+        raise _error(index, text, "empty SMILES")
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        mol = Chem.MolFromSmiles(item.strip())
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+    if mol is None:
+        raise _error(index, text, "RDKit cannot parse this SMILES")
     return mol
 
 
@@ -124,6 +160,5 @@ def parse_molecules(
             if strict:
                 raise
             mols.append(None)
-            failures.append(Failure(i, _describe(item) if item is not None else "None",
-                                    str(exc).split("): ", 1)[-1]))
+            failures.append(Failure(i, _describe(item) if item is not None else "None", exc.reason))
     return mols, failures
