@@ -56,12 +56,22 @@ def _records(text):
     return [r for r in csv.reader(io.StringIO(text, newline=""), strict=True) if r]
 
 
-# 50 examples by default; 10 000 generated cases passed once (QSARMIL_CLI_EXAMPLES=10000).
-@settings(max_examples=int(os.environ.get("QSARMIL_CLI_EXAMPLES", 50)), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.fixture(scope="module")
+def count(request):
+    """conftest's case counter where it has one, else a no-op."""
+    try:
+        return request.getfixturevalue("count_case")
+    except pytest.FixtureLookupError:
+        return lambda name: None
+
+
+# The number of examples comes from the hypothesis profile (conftest: "ci", or "slow" with --slow).
+@settings(deadline=None, suppress_health_check=[*settings.default.suppress_health_check,
+                                                HealthCheck.function_scoped_fixture])
 @given(table=tables(), suffix=st.sampled_from([".csv", ".tsv"]), raw_tail=st.sampled_from(
     ["", "", "", "\n\n", '"unterminated', "a\x00b\n", "\udcff"]))
-def test_generated_csv_files(model_dir, capsys, table, suffix, raw_tail):
+def test_generated_csv_files(model_dir, capsys, count, table, suffix, raw_tail):
+    count("qsarmil predict on generated CSV/TSV files")
     header, rows = table
     delimiter = "\t" if suffix == ".tsv" else ","
     buf = io.StringIO()
