@@ -167,8 +167,8 @@ def check_bag_targets(y: np.ndarray | Sequence, n_bags: int, task: str | None = 
         ``"regression"``: every target must be a finite number (numeric strings are read;
         None, NaN, inf, other strings such as a censored ``">5"``, and magnitudes beyond
         :data:`FLOAT64_MAX_ABS` are refused) and each output needs at least two distinct
-        values; returns float64. ``"classification"``: 1-D hashable labels of one type, no
-        None/NaN, at least two classes. None: only the count and NaN/None are checked.
+        values; returns float64. ``"classification"``: 1-D scalar labels (numbers, strings,
+        bools) of one type, no None/NaN, at least two classes. None: only the count and NaN/None are checked.
 
     Raises
     ------
@@ -265,6 +265,8 @@ def _class_labels(y: np.ndarray) -> np.ndarray:
             hash(value)
         except TypeError:
             raise BagError(f"bag {k}: label {_show(value)} is not hashable") from None
+        if np.ndim(value) != 0:  # tuples: scikit-learn's label encoding takes scalars only
+            raise BagError(f"bag {k}: label {_show(value)} is not a scalar; use numbers or strings")
     try:
         classes = np.unique(y)
     except TypeError:

@@ -1,5 +1,8 @@
+from collections import Counter
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from milearn_core.datasets import make_digit_bags
 
@@ -21,3 +24,41 @@ def mean_bags():
 @pytest.fixture()
 def rng():
     return np.random.RandomState(0)
+
+
+# -- property-based tests (tests/robustness) ---------------------------------------------------
+# Profiles: "ci" (default) keeps the robustness folder to a few hundred generated cases; "slow"
+# (pytest --slow) generates over 10 000. Each test body counts its cases with `count_case`, and
+# the terminal summary reports them per test.
+_PROFILE_SETTINGS = dict(deadline=None, database=None, print_blob=True,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("ci", max_examples=30, **_PROFILE_SETTINGS)
+settings.register_profile("slow", max_examples=1500, **_PROFILE_SETTINGS)
+_CASES = Counter()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="run the property-based tests with the 'slow' hypothesis profile")
+
+
+def pytest_configure(config):
+    settings.load_profile("slow" if config.getoption("--slow") else "ci")
+
+
+@pytest.fixture(scope="session")
+def count_case():
+    """Call ``count_case(name)`` once per generated case; totals appear in the summary."""
+    def count(name: str) -> None:
+        _CASES[name] += 1
+    return count
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _CASES:
+        return
+    profile = settings.get_current_profile_name()
+    terminalreporter.section(f"generated cases (hypothesis profile {profile!r})")
+    for name, n in sorted(_CASES.items()):
+        terminalreporter.write_line(f"{name}: {n}")
+    terminalreporter.write_line(f"total: {sum(_CASES.values())}")
