@@ -206,7 +206,8 @@ def read_training_table(path: str, smiles_column: str, target_column: str
             except ValueError as exc:
                 errors.append(str(exc))
     if errors:
-        more = f" (and {len(errors) - 1} more bad rows)" if len(errors) > 1 else ""
+        more = len(errors) - 1
+        more = f" (and {more} more bad row{'s' if more > 1 else ''})" if more else ""
         raise CommandError(f"{path}: {errors[0]}{more}")
     if not smiles:
         raise CommandError(f"{path}: no data rows to train on")

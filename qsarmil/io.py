@@ -109,6 +109,10 @@ def write_table(path: str | os.PathLike, header: Sequence[str], rows: Iterable[S
     writer = _WRITERS[output_format(path)]
     if os.path.isdir(path):
         raise TableError(f"{path}: is a folder; give a file name to write to")
+    folder = Path(path).parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise TableError(f"cannot write {path}: {existing} is a file, not a folder")
     try:
         with atomic_path(path) as tmp:
             return writer(tmp, list(header), rows)
