@@ -115,8 +115,8 @@ def scored_rows(model, rows: Iterable[Row], smiles_at: int, chunk: int = _CHUNK)
     """
     for block in _chunks(rows, chunk):
         usable = [r for r in block if not r.problem]
-        table = model.predict_table([_cell_text(r.cells[smiles_at]) for r in usable]) if usable else None
-        results = iter(table.itertuples(index=False)) if table is not None else iter(())
+        smiles = [_cell_text(r.cells[smiles_at]) for r in usable]
+        results = model.predict_table(smiles).itertuples(index=False) if usable else iter(())
         for row in block:
             if row.problem:
                 yield [*row.cells, None, "failed", row.problem]
@@ -158,6 +158,7 @@ class _FailureCount:
 
 
 def _load_model(path: str):
+    """QSARModel.load, imported late (torch is slow to import)."""
     from .model import QSARModel
 
     return QSARModel.load(path)

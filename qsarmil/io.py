@@ -9,8 +9,8 @@ A row whose number of fields differs from the header's is never shifted: it keep
 number of cells (shorter rows padded with empty cells, the extra fields of longer rows quoted in
 :attr:`Row.problem`) and carries a ``problem`` that says why it cannot be used.
 
-Formats are chosen by extension; ``_READERS`` and ``_WRITERS`` map extensions to functions, so
-another format is one entry more.
+Formats are chosen by extension: :func:`open_table` picks the reader, ``_WRITERS`` maps output
+extensions to writer functions (another format is one entry more).
 """
 
 from __future__ import annotations
