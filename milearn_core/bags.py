@@ -8,6 +8,7 @@ computation runs on real instances only (no padding).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -255,6 +256,14 @@ def _regression_targets(y: np.ndarray) -> np.ndarray:
     return values
 
 
+def _label_kind(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (numbers.Number, np.number)):
+        return "number"
+    return "str" if isinstance(value, str) else type(value).__name__
+
+
 def _class_labels(y: np.ndarray) -> np.ndarray:
     if y.ndim != 1:
         raise BagError(f"classification takes 1-D y (one label per bag), got shape {y.shape}")
@@ -267,12 +276,13 @@ def _class_labels(y: np.ndarray) -> np.ndarray:
             raise BagError(f"bag {k}: label {_show(value)} is not hashable") from None
         if np.ndim(value) != 0:  # tuples: scikit-learn's label encoding takes scalars only
             raise BagError(f"bag {k}: label {_show(value)} is not a scalar; use numbers or strings")
-    try:
-        classes = np.unique(y)
-    except TypeError:
-        kinds = sorted({type(v).__name__ for v in y})
-        raise BagError(f"labels of different types cannot be ordered ({', '.join(kinds)}); "
-                       f"use one label type") from None
+    if y.dtype == object:
+        kinds = sorted({_label_kind(v) for v in y})
+        if len(kinds) > 1:
+            raise BagError(f"labels of different types cannot be ordered ({', '.join(kinds)}); "
+                           f"use one label type")
+        y = np.array(y.tolist())  # a plain dtype: scikit-learn reads object arrays of ints as "unknown"
+    classes = np.unique(y)
     if len(classes) < 2:
         raise BagError(f"y holds a single class ({_show(classes[0])}); need at least two")
     return y

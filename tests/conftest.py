@@ -62,3 +62,14 @@ def pytest_terminal_summary(terminalreporter):
     for name, n in sorted(_CASES.items()):
         terminalreporter.write_line(f"{name}: {n}")
     terminalreporter.write_line(f"total: {sum(_CASES.values())}")
+
+
+@pytest.fixture(scope="session")
+def fitted_models():
+    """Every estimator class (tests/robustness/mil_cases.py) fitted on 12 small 3-feature bags."""
+    from mil_cases import ALL, REGRESSORS
+
+    rng = np.random.RandomState(0)
+    bags = [rng.rand(rng.randint(1, 4), 3) for _ in range(12)]
+    return {name: make().fit(bags, np.arange(12.0) if name in REGRESSORS else np.array([0, 1] * 6))
+            for name, make in ALL.items()}

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..bags import (
     FLOAT64_MAX_ABS,
+    BagError,
     PackedBags,
     check_bag_targets,
     check_bags,
@@ -86,7 +87,7 @@ class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
         bags = _check(X)
         cv = min(self.cv, len(bags))
         if cv < 2:
-            raise ValueError(f"need at least 2 bags and cv >= 2 to choose alpha; got {len(bags)} "
+            raise BagError(f"need at least 2 bags and cv >= 2 to choose alpha; got {len(bags)} "
                              f"bags and cv={self.cv}")
         y = check_bag_targets(y, len(bags), "regression")
         # Sparse sums are solved iteratively; a tight tolerance makes them agree with the dense
