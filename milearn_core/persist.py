@@ -206,14 +206,16 @@ def _class_name(cls: type) -> str:
 def _open(path: Path):
     """The JSON config and a function returning a stored tensor by name (as NumPy)."""
     with open(path, "rb") as fh:
-        head = fh.read(8)
-    if len(head) < 8:
+        head = fh.read(9)
+    if len(head) < 9:
         raise ModelFileError(f"{path}: not a milearn_core model file (too short)")
-    header_size = int.from_bytes(head, "little")
-    if head.startswith((b"PK", b"\x80", b"\x93NUMPY")):
-        raise ModelFileError(f"{path}: a zip, pickle or NumPy file, not a milearn_core model "
-                             f"(these formats can run code and are never loaded)")
-    if header_size > min(_MAX_METADATA, path.stat().st_size - 8):
+    # safetensors: an 8-byte little-endian header length, then the JSON header. The length's
+    # bytes can be anything (0x80, "PK"), so other formats are named only when that fails.
+    header_size = int.from_bytes(head[:8], "little")
+    if header_size > min(_MAX_METADATA, path.stat().st_size - 8) or head[8:9] != b"{":
+        if head.startswith((b"PK", b"\x80", b"\x93NUMPY")):
+            raise ModelFileError(f"{path}: a zip, pickle or NumPy file, not a milearn_core model "
+                                 f"(these formats can run code and are never loaded)")
         raise ModelFileError(f"{path}: not a milearn_core model file (header size {header_size})")
     from safetensors import SafetensorError, safe_open
 

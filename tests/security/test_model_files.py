@@ -407,3 +407,18 @@ def test_save_into_an_empty_folder_or_onto_a_file(tmp_path, qsar_folder):
         model.save(tmp_path / "file", overwrite=True)
     assert (tmp_path / "file").read_text() == "data"
     assert not [p for p in tmp_path.iterdir() if ".tmp." in p.name]
+
+
+@pytest.mark.parametrize("header_size", [0x4B50, 0x4B50 + 0x10000, 0x10080, 0x9380])
+def test_real_models_whose_header_length_looks_like_another_format_load(tmp_path, bags, header_size):
+    """The header length's bytes may read "PK" or 0x80 (pickle's first byte): still a model."""
+    path = tmp_path / "m.safetensors"
+    model = AdditiveRegressor().fit(*bags)
+    model.save(path)
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    assert n <= header_size
+    padded = raw[8:8 + n] + b" " * (header_size - n)
+    path.write_bytes(header_size.to_bytes(8, "little") + padded + raw[8 + n:])
+    assert path.read_bytes()[:1] in (b"P", b"\x80")
+    np.testing.assert_array_equal(load_model(path).predict(bags[0]), model.predict(bags[0]))
