@@ -18,7 +18,6 @@ import threading
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
-from pathlib import Path
 
 from .data import list_datasets
 from .io import OUTPUT_FORMATS, Row, open_table, output_format, write_table
@@ -222,9 +221,9 @@ def train(args) -> None:
 
     from .data import load_dataset
     from .featurize import MoleculeBagger
-    from .model import QSARModel, _writable_model_folder, default_estimator
+    from .model import QSARModel, check_save_folder, default_estimator
 
-    _writable_model_folder(Path(args.out), args.force)  # refuse --out before minutes of fitting
+    check_save_folder(args.out, args.force)  # refuse --out before minutes of fitting
     if args.dataset:
         data = load_dataset(args.dataset)
         train_rows = data[data.split == "train"] if "split" in data else data

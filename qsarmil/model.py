@@ -31,7 +31,7 @@ from milearn_core.persist import ModelFileError, atomic_path, new_file_mode
 from .featurize import MoleculeBagger
 from .standardize import MoleculeError
 
-__all__ = ["QSARModel"]
+__all__ = ["QSARModel", "check_save_folder"]
 
 
 def default_estimator(task: str, bag_type: str = "brics"):
@@ -253,7 +253,7 @@ class QSARModel(BaseEstimator):
         check_is_fitted(self, "estimator_")
         config = self._config()
         path = Path(path)
-        target = _writable_model_folder(path, overwrite)
+        target = check_save_folder(path, overwrite)
         if target is None:  # a new folder: built beside the target, renamed when complete
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp."))
@@ -348,8 +348,17 @@ _MAX_CONFIG_BYTES = 1024**2
 _OUR_FILES = {_CONFIG_FILE, _ESTIMATOR_FILE, _LEGACY_ESTIMATOR_FILE}
 
 
-def _writable_model_folder(path: Path, overwrite: bool) -> Path | None:
-    """None for a new folder; the folder itself where it may be written into; else refuse."""
+def check_save_folder(path: str | os.PathLike, overwrite: bool = False) -> Path | None:
+    """Whether :meth:`QSARModel.save` may write to ``path`` (call it before a long fit).
+
+    Returns None for a folder that does not exist yet, else the folder to write into.
+
+    Raises
+    ------
+    FileExistsError
+        Where :meth:`QSARModel.save` would refuse (see there).
+    """
+    path = Path(path)
     if not path.exists() and not path.is_symlink():
         return None
     resolved = path.resolve()
