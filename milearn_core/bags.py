@@ -168,8 +168,9 @@ def check_bag_targets(y: np.ndarray | Sequence, n_bags: int, task: str | None = 
         ``"regression"``: every target must be a finite number (numeric strings are read;
         None, NaN, inf, other strings such as a censored ``">5"``, and magnitudes beyond
         :data:`FLOAT64_MAX_ABS` are refused) and each output needs at least two distinct
-        values; returns float64. ``"classification"``: 1-D scalar labels (numbers, strings,
-        bools) of one type, no None/NaN, at least two classes. None: only the count and NaN/None are checked.
+        values; returns float64. ``"classification"``: 1-D scalar labels (whole numbers,
+        strings, bools) of one type, no None/NaN, at least two classes. None: only the count
+        and NaN/None are checked.
 
     Raises
     ------
@@ -282,6 +283,10 @@ def _class_labels(y: np.ndarray) -> np.ndarray:
             raise BagError(f"labels of different types cannot be ordered ({', '.join(kinds)}); "
                            f"use one label type")
         y = np.array(y.tolist())  # a plain dtype: scikit-learn reads object arrays of ints as "unknown"
+    if y.dtype.kind == "f" and (y != np.round(y)).any():  # scikit-learn's rule: "continuous"
+        k = int(np.argmax(y != np.round(y)))
+        raise BagError(f"bag {k}: label {_show(y[k])} is a fractional number; class labels are whole "
+                       f"numbers, strings or bools (is y a regression target?)")
     classes = np.unique(y)
     if len(classes) < 2:
         raise BagError(f"y holds a single class ({_show(classes[0])}); need at least two")

@@ -73,7 +73,7 @@ def _inject(ys, k, value, inject):
 
 
 def class_labels(n):
-    label_sets = st.sampled_from([[0, 1], ["a", "b", "c"], [True, False], [-1.5, 2.0], ["x"]])
+    label_sets = st.sampled_from([[0, 1], ["a", "b", "c"], [True, False], [-1.5, 2.0], [-1.0, 2.0], ["x"]])
     return st.tuples(label_sets, st.lists(st.integers(0, 2), min_size=n, max_size=n), st.integers(0, n - 1),
                      st.sampled_from([None, float("nan"), "ok"])).map(_labels)
 

@@ -61,7 +61,7 @@ def test_classifiers_refuse_a_single_class(name):
         CLASSIFIERS[name]().fit(_bags(), ["a"] * 12)
 
 
-@pytest.mark.parametrize("labels", [["x", "y"], [True, False], [-1.5, 2.5], [np.int64(3), np.int64(-7)]])
+@pytest.mark.parametrize("labels", [["x", "y"], [True, False], [-1.0, 2.0], [np.int64(3), np.int64(-7)]])
 def test_classifiers_take_any_hashable_labels(labels):
     y = np.empty(12, dtype=object)
     y[:] = [labels[i % 2] for i in range(12)]
@@ -83,3 +83,11 @@ def test_unhashable_and_sequence_labels_are_refused():
     y[:] = [(1, 2), (3, 4)]
     with pytest.raises(BagError, match=r"bag 0: label \(1, 2\) is not a scalar"):
         MILClassifier(**TINY).fit(_bags(2), y)
+
+
+@pytest.mark.parametrize("name", sorted(CLASSIFIERS))
+def test_fractional_labels_are_refused_as_likely_regression_targets(name):
+    y = np.array([0.0, 1.0] * 6)
+    y[7] = 2.5
+    with pytest.raises(BagError, match=r"bag 7: label 2.5 is a fractional number"):
+        CLASSIFIERS[name]().fit(_bags(), y)
