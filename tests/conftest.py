@@ -33,7 +33,7 @@ def rng():
 _PROFILE_SETTINGS = dict(deadline=None, database=None, print_blob=True,
                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("ci", max_examples=30, **_PROFILE_SETTINGS)
-settings.register_profile("slow", max_examples=1500, **_PROFILE_SETTINGS)
+settings.register_profile("slow", max_examples=2000, **_PROFILE_SETTINGS)
 _CASES = Counter()
 
 

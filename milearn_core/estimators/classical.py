@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clo
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
-from ..bags import FLOAT64_MAX_ABS, check_bag_targets, check_bags, check_finite_output, pack_bags
+from ..bags import FLOAT64_MAX_ABS, BagError, check_bag_targets, check_bags, check_finite_output, pack_bags
 from ..kid import leave_one_out_weights, normalize_per_bag
 from ..nn.segment import segment_max, segment_mean
 from ..persist import PersistMixin
@@ -225,7 +225,7 @@ class MISVM(PersistMixin, ClassifierMixin, BaseEstimator):
         y = check_bag_targets(y, len(bags), "classification")
         labels = np.unique(y)
         if len(labels) != 2:
-            raise ValueError(f"MISVM is binary; y holds {len(labels)} classes")
+            raise BagError(f"MISVM is binary; y holds {len(labels)} classes ({labels.tolist()})")
         if self.positive_class is not None:
             if self.positive_class not in labels:
                 raise ValueError(f"positive_class {self.positive_class!r} is not in y ({labels})")
