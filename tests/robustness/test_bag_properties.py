@@ -121,9 +121,9 @@ def test_classifiers_on_odd_bags_and_labels(count_case, data, name):
 
 @given(data=st.data(), name=st.sampled_from(sorted({**REGRESSORS, **CLASSIFIERS})))
 def test_fitted_models_predict_odd_bags(count_case, fitted_models, data, name):
-    count_case("fitted models predicting odd bags")
     model = fitted_models[name]
     bags = data.draw(bag_collections(max_bags=4).filter(lambda b: _n_features(b) in (None, 3)))
+    count_case("fitted models predicting odd bags")
     try:
         pred = model.predict(bags)
     except DOCUMENTED as exc:
