@@ -188,7 +188,8 @@ def load_model(path: str | os.PathLike, device: str = "cpu", expected_class: typ
     config, read_tensor = _open(path)
     fmt, version, name = config.get("format"), config.get("version"), config.get("class")
     if expected_class is not None and name != _class_name(expected_class):
-        raise ModelFileError(f"{path} holds a {name!r}, not a {expected_class.__name__}")
+        shown = name if isinstance(name, str) and name.replace(".", "").isalnum() else repr(name)
+        raise ModelFileError(f"{path} holds a {shown}, not a {expected_class.__name__}")
     try:
         if (fmt, version) == (FORMAT, FORMAT_VERSION):
             return _load_neural(config, read_tensor, device)

@@ -456,7 +456,8 @@ def _checked_bagger(params) -> MoleculeBagger:
 
 # Settings that size the work per molecule.
 _BAGGER_LIMITS = {"morgan_radius": 8, "morgan_size": 2**26, "n_conformers": 1000,
-                  "time_limit": 86_400, "prune_rms": 100, "energy_window": 1000}
+                  "time_limit": 86_400, "prune_rms": 100, "energy_window": 1000,
+                  "max_heavy_atoms": 100_000, "max_smiles_length": 10**7}
 
 
 def _scaler(path: Path, config, n_features: int | None) -> BagStandardScaler | None:

@@ -313,6 +313,7 @@ def _copy_with(folder: Path, tmp_path: Path, **changes) -> Path:
     {"estimator_file": "estimator.skops"}, {"version": 99}, {"version": True},
     {"task": "os.system"}, {"format": "other"}, {"bagger": {"bag_type": "brics", "evil": 1}},
     {"bagger": {"morgan_size": 2**40}}, {"bagger": {"descriptors": "os.system"}},
+    {"bagger": {"max_heavy_atoms": 10**12}}, {"bagger": {"time_limit": -1}},
     {"bagger": {"n_conformers": {"__object__": "builtins.exec"}}}, {"bagger": []},
     {"scaler": {"mean": [0.0], "scale": [1.0]}}, {"scaler": "x"}, {"scale_features": "yes"},
     {"extra_key": 1},
