@@ -15,6 +15,7 @@ from rdkit import Chem
 from rdkit.Chem import rdMolDescriptors
 
 from .fragments import brics_fragments
+from .standardize import prepare_molecule
 
 __all__ = ["list_datasets", "load_dataset", "load_chembl_sample", "FragmentLogP",
            "make_fragment_logp"]
@@ -92,13 +93,16 @@ def make_fragment_logp(smiles: list[str], min_fragments: int = 2) -> FragmentLog
     """Label molecules with the sum of their BRICS fragments' Crippen contributions.
 
     Molecules that do not parse, or have fewer than ``min_fragments`` fragments (nothing to
-    detect), are left out.
+    detect), are left out. A salt is labelled by its parent, the molecule a default
+    :class:`~qsarmil.featurize.MoleculeBagger` bags (counter-ions stripped, see
+    :func:`qsarmil.standardize.prepare_molecule`), so that fragments and key flags line up.
     """
     kept, ys, contribs, keys = [], [], [], []
     for smi in smiles:
         mol = Chem.MolFromSmiles(smi)
         if mol is None:
             continue
+        mol, _ = prepare_molecule(mol)
         c = fragment_contributions(mol)
         if len(c) < min_fragments:
             continue

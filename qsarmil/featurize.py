@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
-from rdkit import Chem
+from rdkit import Chem, rdBase
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
@@ -27,7 +27,7 @@ from .descriptors import (
     describe_fragments_sparse,
 )
 from .fragments import fragment_molecule
-from .standardize import Failure, MoleculeError, parse_molecule
+from .standardize import Failure, MoleculeError, parse_molecule, prepare_molecule
 
 __all__ = ["BAG_TYPES", "MoleculeBagger", "Provenance", "BaggingError"]
 
@@ -63,6 +63,9 @@ class Provenance:
         Conformer energies in kcal/mol where optimised.
     descriptor_issues : list of str
         Descriptor values that were not finite and were set to 0, as "instance k: name".
+    stripped : str
+        Formulas of the counter-ions and solvents removed from the input (e.g. ``"HCl"``,
+        ``"Na+"``), empty when nothing was (see :func:`qsarmil.standardize.strip_salts`).
     """
 
     index: int
@@ -72,6 +75,7 @@ class Provenance:
     conformer_ids: list[int] = field(default_factory=list)
     energies: np.ndarray | None = None
     descriptor_issues: list[str] = field(default_factory=list)
+    stripped: str = ""
 
     @property
     def smiles(self) -> str:
@@ -113,13 +117,26 @@ def _bag_fragments(mol: Chem.Mol, index: int, config: dict, budget: TimeLimit):
 
 
 def _bag_one(item, index: int, config: dict):
-    """Bag one molecule; returns (bag, Provenance) or a Failure. Runs in joblib workers."""
+    """Bag one molecule; returns (bag, Provenance) or a Failure. Runs in joblib workers.
+
+    RDKit's log stays off the console: what matters of it is in the Failure's reason.
+    """
+    with rdBase.BlockLogs():
+        return _bag_one_quietly(item, index, config)
+
+
+def _bag_one_quietly(item, index: int, config: dict):
     budget = TimeLimit(config["time_limit"])
     try:
-        mol = parse_molecule(item, index, config["standardize"], config["max_smiles_length"],
+        mol = parse_molecule(item, index, False, config["max_smiles_length"],
                              config["max_heavy_atoms"])
+        try:
+            mol, stripped = prepare_molecule(mol, config["strip_salts"], config["standardize"])
+        except Exception as exc:  # RDKit raises several exception types here
+            raise MoleculeError(f"standardisation failed ({exc})") from None
         bag_fn = _bag_conformers if config["bag_type"] == "conformers" else _bag_fragments
         bag, prov = bag_fn(mol, index, config, budget)
+        prov.stripped = stripped
         if config["sparse"] and not sp.issparse(bag):
             bag = sp.csr_matrix(bag)
         return bag, prov
@@ -171,8 +188,14 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         Descriptors of the fragment cut out (all but ``"morgan_parent"``) with the ``*``
         cut-point atoms kept (labelled by BRICS type) or capped with hydrogen (see
         :mod:`qsarmil.descriptors`).
+    strip_salts : bool
+        Describe the parent of a salt or mixture: the largest organic fragment, neutralised
+        (counter-ions and solvents removed; metal complexes such as cisplatin and molecules
+        without carbon kept whole; see :func:`qsarmil.standardize.strip_salts`). What was
+        removed is in ``Provenance.stripped``. On by default; models saved before this option
+        existed load with it off, so they keep their predictions.
     standardize : bool
-        Standardise molecules first (largest fragment, neutralise).
+        Standardise molecules first: RDKit's cleanup, then as ``strip_salts`` (implies it).
     max_heavy_atoms : int or None
         Molecules with more heavy atoms (counted before standardisation) become failures. The
         default 500 covers drug-like and natural-product chemistry (vancomycin has 101 heavy
@@ -211,8 +234,8 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
 
     def __init__(self, bag_type: str = "brics", descriptors=None, morgan_radius: int = 2,
                  morgan_size: int | None = None, include_whole: bool = False, dummy_atoms: str = "keep",
-                 standardize: bool = False, sparse="auto", max_heavy_atoms: int | None = 500,
-                 max_smiles_length: int | None = 5000,
+                 standardize: bool = False, strip_salts: bool = True, sparse="auto",
+                 max_heavy_atoms: int | None = 500, max_smiles_length: int | None = 5000,
                  n_conformers: int = 10, conformer_seed: int = 42, prune_rms: float = 0.5,
                  optimize: str | None = "mmff", energy_window: float | None = None,
                  time_limit: float = 30.0, n_jobs: int = 1, progress="auto", strict: bool = False):
@@ -223,6 +246,7 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         self.include_whole = include_whole
         self.dummy_atoms = dummy_atoms
         self.standardize = standardize
+        self.strip_salts = strip_salts
         self.sparse = sparse
         self.max_heavy_atoms = max_heavy_atoms
         self.max_smiles_length = max_smiles_length
@@ -254,6 +278,7 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         sparse = counts_only if self.sparse == "auto" else bool(self.sparse)
         return {
             "bag_type": self.bag_type, "descriptors": kinds, "standardize": self.standardize,
+            "strip_salts": bool(self.strip_salts),
             "counts_only": counts_only, "sparse": sparse,
             "morgan_radius": self.morgan_radius,
             "morgan_size": self.morgan_size or (_SPARSE_MORGAN_SIZE if sparse else _DENSE_MORGAN_SIZE),

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -14,7 +15,10 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import ClassifierTags, RegressorTags
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from milearn_core import (
@@ -31,7 +35,10 @@ from milearn_core.persist import ModelFileError, atomic_path, new_file_mode
 from .featurize import MoleculeBagger
 from .standardize import MoleculeError
 
-__all__ = ["QSARModel", "check_save_folder"]
+__all__ = ["QSARModel", "check_save_folder", "detect_task"]
+
+TASKS = ("auto", "regression", "classification")
+_MAX_CLASSES_BY_GUESS = 10  # whole-number labels with 3..10 values: classes or a scale? ask
 
 
 def default_estimator(task: str, bag_type: str = "brics"):
@@ -50,12 +57,105 @@ def default_estimator(task: str, bag_type: str = "brics"):
 
 
 def signed_contributions(estimator, bags) -> list[np.ndarray] | None:
-    """Per-instance contributions in target units where the estimator has exact ones."""
+    """Per-instance signed contributions, or None where the estimator gives none.
+
+    Regressors: exact contributions in target units where the estimator has them (additive
+    model, instance-level poolings). Classifiers: :func:`probability_changes`.
+    """
+    if is_classifier(estimator):
+        return probability_changes(estimator, bags) if _probabilistic(estimator) else None
     if isinstance(estimator, MILRegressor) and estimator.pooling not in INSTANCE_POOLINGS:
         return None
     if not hasattr(estimator, "instance_contributions"):
         return None
     return estimator.instance_contributions(bags)
+
+
+def explained_class(probabilities: np.ndarray) -> np.ndarray:
+    """Column of the class each bag's explanation is about: the second (positive) class for
+    binary classifiers, the predicted class otherwise."""
+    if probabilities.shape[1] == 2:
+        return np.ones(len(probabilities), dtype=int)
+    return probabilities.argmax(axis=1)
+
+
+def probability_changes(estimator, bags) -> list[np.ndarray]:
+    """Leave-one-instance-out attribution for a classifier, signed.
+
+    An instance's contribution is the probability of the explained class (see
+    :func:`explained_class`) with the whole bag minus that probability with the instance left
+    out: positive raises the probability, negative lowers it. It is an attribution, not an
+    exact split: contributions need not add up to the probability. A one-instance bag gets its
+    probability minus 1 / n_classes (the change from an uninformed guess).
+    """
+    bags = list(bags)
+    sizes = [b.shape[0] for b in bags]
+    full = np.asarray(estimator.predict_proba(bags), dtype=np.float64)
+    target = explained_class(full)
+    reduced = [bag[np.arange(n) != i] for bag, n in zip(bags, sizes) if n > 1 for i in range(n)]
+    left_out = np.asarray(estimator.predict_proba(reduced), dtype=np.float64) if reduced else None
+    out, start = [], 0
+    for k, n in enumerate(sizes):
+        p = full[k, target[k]]
+        if n == 1:
+            out.append(np.array([p - 1.0 / full.shape[1]]))
+        else:
+            out.append(p - left_out[start:start + n, target[k]])
+            start += n
+    return out
+
+
+def detect_task(y) -> str:
+    """The task labels ask for: "classification" or "regression".
+
+    - Text or booleans: classification (numbers written as text are refused: convert them).
+    - Numbers with exactly two distinct values, both whole (0/1, 1/2, -1/1): classification,
+      as scikit-learn's ``type_of_target`` calls them binary.
+    - Whole numbers with 3 to 10 distinct values (classes, or a coarse scale?): refused, with a
+      message asking for ``task=``.
+    - Other numbers (or numbers mixed with text, whose rows the regression checks then name):
+      regression.
+
+    Raises
+    ------
+    ValueError
+        For the ambiguous labels above.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        return "regression"
+    if y.dtype.kind == "b":
+        return "classification"
+    values = y.tolist()
+    if y.dtype.kind in "OUS" and all(isinstance(v, (str, bool)) for v in values):
+        texts = [(row, v) for row, v in enumerate(values) if isinstance(v, str)]
+        if texts and all(_is_number_text(v) for _, v in texts):
+            row, value = texts[0]
+            raise ValueError(f"y holds numbers written as text (row {row}: {value!r}): convert "
+                             f"them to numbers, or pass task='classification' or "
+                             f"task='regression'")
+        return "classification"
+    try:
+        numbers = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return "regression"  # numbers and text: _regression_targets names the row
+    distinct = np.unique(numbers)
+    if len(distinct) < 2 or len(distinct) > _MAX_CLASSES_BY_GUESS or not np.all(
+            distinct == np.round(distinct)):
+        return "regression"
+    if len(distinct) == 2:
+        return "classification"
+    shown = ", ".join(f"{v:g}" for v in distinct)
+    raise ValueError(f"y holds only the whole numbers {shown}: classes or a numeric scale? Pass "
+                     f"task='classification' or task='regression'")
+
+
+def _is_number_text(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 class QSARModel(BaseEstimator):
@@ -64,10 +164,17 @@ class QSARModel(BaseEstimator):
     Parameters
     ----------
     bagger : MoleculeBagger, optional
-        Featuriser; default :class:`MoleculeBagger` (BRICS fragments, in-parent Morgan counts).
+        Featuriser; default :class:`MoleculeBagger` (BRICS fragments, in-parent Morgan counts,
+        salts stripped to their parent molecule).
     estimator : milearn_core estimator, optional
-        Default: :func:`default_estimator` for ``task``.
-    task : {"regression", "classification"}
+        Default: :func:`default_estimator` for the task.
+    task : {"auto", "regression", "classification"}
+        "auto": from ``estimator`` where one is given (a classifier or a regressor), else from
+        the labels at fit (:func:`detect_task`: text, booleans and two whole numbers such as
+        0/1 are classes; 3-10 distinct whole numbers are refused as ambiguous; other numbers
+        are a regression). Before fit, scikit-learn cannot tell what an "auto" model is:
+        ``cross_val_score`` then splits with ``KFold`` (not stratified) and scores with
+        :meth:`score`; pass ``task="classification"`` for stratified folds.
     scale_features : bool or "auto"
         Standardise instance descriptors (over all training instances) before the estimator.
         "auto": on for conformer bags and 2-D descriptor sets other than Morgan counts (their
@@ -77,12 +184,16 @@ class QSARModel(BaseEstimator):
     Attributes
     ----------
     bagger_, estimator_ : fitted copies
+    task_ : {"regression", "classification"}
+        The task fitted (what a saved model stores).
+    classes_ : ndarray
+        Classifiers only: class labels, in the order of :meth:`predict_proba`'s columns.
     training_failures_ : list of Failure
         Training molecules that could not be bagged (left out of the fit).
     """
 
     def __init__(self, bagger: MoleculeBagger | None = None, estimator=None,
-                 task: str = "regression", scale_features="auto"):
+                 task: str = "auto", scale_features="auto"):
         self.bagger = bagger
         self.estimator = estimator
         self.task = task
@@ -94,6 +205,49 @@ class QSARModel(BaseEstimator):
         # 3-D and RDKit 2-D descriptors span orders of magnitude; count fingerprints do not.
         return not self.bagger_._config()["counts_only"]
 
+    def _known_task(self) -> str | None:
+        """The task, where it is known without labels (fitted, explicit, or the estimator's)."""
+        if hasattr(self, "task_"):
+            return self.task_
+        if self.task in ("regression", "classification"):
+            return self.task
+        if self.estimator is not None:
+            return "classification" if is_classifier(self.estimator) else "regression"
+        return None
+
+    def _resolve_task(self, y: np.ndarray) -> str:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.estimator is not None:
+            implied = "classification" if is_classifier(self.estimator) else "regression"
+            if self.task not in ("auto", implied):
+                raise ValueError(f"task={self.task!r}, but {type(self.estimator).__name__} is "
+                                 f"for {implied}")
+            return implied
+        return detect_task(y) if self.task == "auto" else self.task
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        task = self._known_task()
+        tags.estimator_type = {"classification": "classifier", "regression": "regressor"}.get(task)
+        tags.classifier_tags = ClassifierTags() if task == "classification" else None
+        tags.regressor_tags = RegressorTags() if task == "regression" else None
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = True
+        return tags
+
+    @property
+    def _estimator_type(self) -> str | None:
+        return self.__sklearn_tags__().estimator_type
+
+    @property
+    def classes_(self) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        if self.task_ != "classification":
+            raise AttributeError("classes_: this QSARModel is a regression model")
+        return self.estimator_.classes_
+
     def fit(self, smiles, y):
         """Bag the molecules and fit the estimator; molecules that fail are left out.
 
@@ -101,16 +255,18 @@ class QSARModel(BaseEstimator):
         ----------
         smiles : iterable of str or RDKit Mol (a single string is one molecule)
         y : array-like of shape (n_molecules,)
-            Numbers for regression, labels for classification.
+            Numbers for regression, labels for classification (see ``task``).
 
         Raises
         ------
         ValueError
-            No molecules, a length mismatch, or a target that is missing or not a finite number
-            (the message names the input row and value).
+            No molecules, a length mismatch, labels whose task is ambiguous, or a target that
+            is missing or not a finite number (the message names the input row and value).
         """
         smiles = _molecule_list(smiles)
-        y = _checked_targets(y, len(smiles), self.task)
+        y = _checked_targets(y, len(smiles), "auto")
+        task = self._resolve_task(y)
+        y = _checked_targets(y, len(smiles), task)
         self.bagger_ = clone(self.bagger) if self.bagger is not None else MoleculeBagger()
         bags = self.bagger_.fit_transform(smiles)
         self.scaler_ = BagStandardScaler().fit(bags) if bags and self._wants_scaling() else None
@@ -120,8 +276,9 @@ class QSARModel(BaseEstimator):
             first = self.training_failures_[0]
             raise MoleculeError(f"no molecule could be bagged; row {first.index}: {first.reason}")
         self.estimator_ = (clone(self.estimator) if self.estimator is not None
-                           else default_estimator(self.task, self.bagger_.bag_type))
+                           else default_estimator(task, self.bagger_.bag_type))
         self.estimator_.fit(bags, y[self.bagger_.valid_index_])
+        self.task_ = task
         return self
 
     def _scale(self, bags):
@@ -130,11 +287,61 @@ class QSARModel(BaseEstimator):
         return [b.astype(np.float32) for b in self.scaler_.transform(bags)]
 
     def predict(self, smiles) -> np.ndarray:
-        """One prediction per input row; NaN (or None for classifiers) where bagging failed."""
+        """One prediction per input row.
+
+        Regression: a float array, NaN where the molecule failed. Classification: an object
+        array of class labels, None where the molecule failed.
+        """
         return self.predict_table(smiles)["prediction"].to_numpy()
 
+    def _can_predict_proba(self) -> bool:
+        if not hasattr(self, "estimator_"):
+            return self._known_task() in ("classification", None)
+        return self.task_ == "classification" and _probabilistic(self.estimator_)
+
+    @available_if(_can_predict_proba)
+    def predict_proba(self, smiles) -> np.ndarray:
+        """Class probabilities, one row per input row (NaN where the molecule failed), columns
+        ordered as ``classes_``. Only for classifiers whose estimator gives probabilities."""
+        table = self.predict_table(smiles)
+        return table[self._proba_columns()].to_numpy(dtype=np.float64)
+
+    def _proba_columns(self) -> list[str]:
+        """``proba_<class>`` per class where the estimator gives probabilities, else none."""
+        if not _probabilistic(self.estimator_):
+            return []
+        return [f"proba_{c}" for c in self.classes_]
+
+    def score(self, smiles, y, sample_weight=None) -> float:
+        """R² (regression) or accuracy (classification) over the molecules that could be bagged.
+
+        Molecules that fail are left out with a warning (as in :meth:`fit`).
+        """
+        table = self.predict_table(smiles)
+        y = _checked_targets(y, len(table), self.task_)
+        ok = (table.status == "ok").to_numpy()
+        if not ok.any():
+            raise MoleculeError(f"no molecule could be scored; row 0: {table.error.iloc[0]}")
+        if not ok.all():
+            rows = np.flatnonzero(~ok)
+            warnings.warn(f"score: {len(rows)} molecules could not be bagged and are left out "
+                          f"(rows {rows[:5].tolist()}{', ...' if len(rows) > 5 else ''})",
+                          stacklevel=2)
+        predicted = table.prediction.to_numpy()[ok]
+        weights = None if sample_weight is None else np.asarray(sample_weight)[ok]
+        if self.task_ == "classification":
+            return float(accuracy_score(_plain_labels(y[ok]), _plain_labels(predicted),
+                                        sample_weight=weights))
+        return float(r2_score(y[ok], predicted.astype(np.float64), sample_weight=weights))
+
     def predict_table(self, smiles, chunk_size: int = 1000) -> pd.DataFrame:
-        """A row per input: ``smiles, prediction, status, error`` (status "ok" or "failed").
+        """A row per input: ``smiles, prediction, status, error, stripped``.
+
+        ``status`` is "ok" or "failed" (``error`` says why: RDKit's own message for SMILES it
+        cannot parse); ``stripped`` names the counter-ions and solvents removed before bagging
+        (e.g. "HCl", "Na+"), empty when none were. Classifiers add a ``proba_<class>`` column
+        per class after ``prediction``. Failed rows: see :meth:`predict` and
+        :meth:`predict_proba`.
 
         ``smiles`` may be any iterable (a single string is one molecule); it is scored in
         chunks of ``chunk_size``, so memory beyond the result table stays flat.
@@ -171,9 +378,12 @@ class QSARModel(BaseEstimator):
             As :meth:`predict_table`.
         instances : list of DataFrame or None
             Per input row (None where it failed): ``instance, atoms, smiles, weight`` and, for
-            conformer bags, ``conformer_id``; plus ``contribution`` where the estimator gives
-            signed instance contributions (they add up to the prediction minus the model's
-            intercept, e.g. ``estimator_.intercept_`` of the default fragment model).
+            conformer bags, ``conformer_id``; plus ``contribution`` where signed contributions
+            exist. Regression: exact contributions that add up to the prediction minus the
+            model's intercept (e.g. ``estimator_.intercept_`` of the default fragment model).
+            Classification: how much the instance raises (+) or lowers (-) the probability
+            of the positive class (binary: ``classes_[1]``) or else of the predicted class,
+            by leaving it out (:func:`probability_changes`; an attribution, not a sum).
         """
         return self._predict(smiles, with_weights=True)
 
@@ -188,13 +398,20 @@ class QSARModel(BaseEstimator):
         classifier = is_classifier(self.estimator_)
         predictions = (np.full(len(smiles), None, dtype=object) if classifier
                        else np.full(len(smiles), np.nan))
+        proba_columns = self._proba_columns() if classifier else []
+        probabilities = np.full((len(smiles), len(proba_columns)), np.nan)
         status = np.full(len(smiles), "ok", dtype=object)
         errors = np.full(len(smiles), "", dtype=object)
+        stripped = np.full(len(smiles), "", dtype=object)
         for f in failures:
             status[f.index], errors[f.index] = "failed", f.reason
+        for prov in bagger.provenance_:
+            stripped[prov.index] = prov.stripped
         per_molecule: list[pd.DataFrame | None] = [None] * len(smiles)
         if bags:
             predictions[valid] = self.estimator_.predict(bags)
+            if proba_columns:
+                probabilities[valid] = self.estimator_.predict_proba(bags)
             if with_weights:
                 weights = instance_weights(self.estimator_, bags)
                 contributions = signed_contributions(self.estimator_, bags)
@@ -206,9 +423,11 @@ class QSARModel(BaseEstimator):
                     if contributions is not None:
                         frame["contribution"] = contributions[k]
                     per_molecule[row] = frame
-        table = pd.DataFrame({"smiles": smiles, "prediction": predictions, "status": status,
-                              "error": errors})
-        return table, per_molecule
+        columns = {"smiles": pd.Series(smiles, dtype=object),
+                   "prediction": pd.Series(predictions, dtype=predictions.dtype)}
+        columns.update(zip(proba_columns, probabilities.T))
+        columns.update(status=status, error=errors, stripped=stripped)
+        return pd.DataFrame(columns), per_molecule
 
     def explain(self, smiles):
         """Explain one molecule (a SMILES string) or several (a list).
@@ -223,7 +442,8 @@ class QSARModel(BaseEstimator):
         items = [smiles] if single else list(smiles)
         table, instances = self._predict(items, with_weights=True)
         provenance = {p.index: p for p in self.bagger_.provenance_}
-        intercept = getattr(self.estimator_, "intercept_", None)
+        intercept = (getattr(self.estimator_, "intercept_", None)
+                     if self.task_ == "regression" else None)
         baseline = float(intercept) if intercept is not None and np.ndim(intercept) == 0 else None
         out = []
         for row, frame in enumerate(instances):
@@ -271,7 +491,7 @@ class QSARModel(BaseEstimator):
         scaler = None if self.scaler_ is None else {
             "mean": self.scaler_.transformer_.mean_.tolist(),
             "scale": self.scaler_.transformer_.scale_.tolist()}
-        return {"format": _FORMAT, "version": _VERSION, "task": self.task, "scaler": scaler,
+        return {"format": _FORMAT, "version": _VERSION, "task": self.task_, "scaler": scaler,
                 "scale_features": self.scale_features, "bagger": self.bagger_.get_params(),
                 "estimator_file": _ESTIMATOR_FILE}
 
@@ -300,6 +520,7 @@ class QSARModel(BaseEstimator):
             raise ModelFileError(f"{path}: bagger settings not understood ({exc})") from None
         model = cls(bagger=clone(bagger), task=config["task"], scale_features=config["scale_features"])
         model.bagger_ = bagger
+        model.task_ = config["task"]
         model.estimator_ = load_model(_plain_file(path, config["estimator_file"]), device=device)
         if is_classifier(model.estimator_) != (config["task"] == "classification"):
             raise ModelFileError(f"{path}: a {type(model.estimator_).__name__} cannot serve task "
@@ -318,8 +539,22 @@ def _molecule_list(smiles) -> list:
     return list(smiles)
 
 
+def _probabilistic(estimator) -> bool:
+    """Whether a fitted classifier gives probabilities (a wrapper: its inner estimator)."""
+    inner = getattr(estimator, "estimator_", None)
+    if inner is not None and not hasattr(inner, "predict_proba"):
+        return False
+    return hasattr(estimator, "predict_proba")
+
+
+def _plain_labels(labels: np.ndarray) -> np.ndarray:
+    """Class labels held as Python objects as a plain NumPy array (ints stay ints)."""
+    return np.asarray(labels.tolist()) if labels.dtype == object else labels
+
+
 def _checked_targets(y, n_molecules: int, task: str) -> np.ndarray:
-    """Targets as an array, refused with the input row and value where one is unusable."""
+    """Targets as an array, refused with the input row and value where one is unusable
+    (``task`` "auto": only the checks every task shares)."""
     if isinstance(y, str) or not isinstance(y, Iterable) and np.ndim(y) == 0:
         raise TypeError(f"y must hold one target per molecule, got {type(y).__name__}")
     y = np.asarray(list(y) if not isinstance(y, np.ndarray) else y)
@@ -448,6 +683,7 @@ def _checked_bagger(params) -> MoleculeBagger:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not 0 <= value <= high):
             raise ValueError(f"{key} = {value!r} is not a number in [0, {high}]")
+    params = {"strip_salts": False, **params}  # saved before salts were stripped: as trained
     bagger = MoleculeBagger(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
     bagger.set_params(n_jobs=1, progress="auto", strict=False)  # the machine's choice, not the file's
     bagger._config()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rdkit import Chem, RDLogger
+from rdkit import Chem, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
+from rdkit.Chem.rdMolDescriptors import CalcMolFormula
 
-__all__ = ["MoleculeError", "Failure", "parse_molecule", "parse_molecules", "standardize_mol"]
+__all__ = ["MoleculeError", "Failure", "parse_molecule", "parse_molecules", "standardize_mol",
+           "strip_salts", "neutralize", "prepare_molecule"]
 
 
 class MoleculeError(ValueError):
@@ -55,6 +58,87 @@ def _describe(item) -> str:
     return str(item)
 
 
+# Non-metals (and the dummy atom 0); every other element counts as a metal.
+_NONMETALS = frozenset({0, 1, 2, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 33, 34, 35, 36, 52, 53,
+                        54, 85, 86})
+_SALT_METALS = frozenset({3, 4, 11, 12, 19, 20, 37, 38, 55, 56})  # groups 1 and 2: Li, Na, Mg, ...
+
+
+def _bonded_metals(mol: Chem.Mol, salt_metals: bool) -> bool:
+    """Whether a metal of groups 1-2 (``salt_metals``) or any other metal is bonded to anything."""
+    return any(atom.GetDegree() > 0 and atom.GetAtomicNum() not in _NONMETALS
+               and (atom.GetAtomicNum() in _SALT_METALS) == salt_metals
+               for atom in mol.GetAtoms())
+
+
+def strip_salts(mol: Chem.Mol) -> tuple[Chem.Mol, str]:
+    """The parent of a salt or mixture: its largest organic fragment, and what was removed.
+
+    Rules, in order: a sodium, potassium, magnesium, ... drawn bonded (``CC(=O)O[Na]``) is
+    disconnected first (RDKit's ``MetalDisconnector``). A molecule of one fragment, one with any
+    other metal bonded to something (a complex such as cisplatin, ``N.N.Cl[Pt]Cl``) and one with
+    no carbon-containing fragment (``[Na+].[Cl-]``) are kept whole. Otherwise RDKit's
+    ``FragmentRemover`` drops known counter-ions and solvents and ``LargestFragmentChooser``
+    keeps the largest fragment that contains carbon.
+
+    Returns
+    -------
+    mol : rdkit Mol
+        The kept molecule (charges untouched; see :func:`neutralize`).
+    stripped : str
+        Formulas of the removed fragments, e.g. ``"HCl"`` or ``"Na+"``, joined by ``", "``;
+        empty when nothing was removed.
+    """
+    if _bonded_metals(mol, salt_metals=True) and not _bonded_metals(mol, salt_metals=False):
+        mol = rdMolStandardize.MetalDisconnector().Disconnect(mol)
+    fragments = Chem.GetMolFrags(mol, asMols=True)
+    if (len(fragments) == 1 or _bonded_metals(mol, salt_metals=False)
+            or not any(_has_carbon(f) for f in fragments)):
+        return mol, ""
+    remaining = rdMolStandardize.FragmentRemover(skip_if_all_match=True).remove(mol)
+    kept = rdMolStandardize.LargestFragmentChooser(preferOrganic=True).choose(remaining)
+    key, found, stripped = Chem.MolToSmiles(kept), False, []
+    for fragment in fragments:
+        if not found and Chem.MolToSmiles(fragment) == key:
+            found = True
+        else:
+            stripped.append(CalcMolFormula(fragment))
+    return kept, ", ".join(stripped)
+
+
+def _has_carbon(mol: Chem.Mol) -> bool:
+    return any(atom.GetAtomicNum() == 6 for atom in mol.GetAtoms())
+
+
+def neutralize(mol: Chem.Mol) -> Chem.Mol:
+    """Neutralise charges where a neutral form exists (RDKit's ``Uncharger``); a molecule
+    without formal charges is returned as it is."""
+    if not any(atom.GetFormalCharge() for atom in mol.GetAtoms()):
+        return mol
+    return rdMolStandardize.Uncharger().uncharge(mol)
+
+
+def prepare_molecule(mol: Chem.Mol, salts: bool = True, standardize: bool = False
+                     ) -> tuple[Chem.Mol, str]:
+    """The molecule a model sees, and the formulas of what was stripped from it.
+
+    Parameters
+    ----------
+    mol : rdkit Mol
+    salts : bool
+        Keep the parent (:func:`strip_salts`), neutralised (:func:`neutralize`).
+    standardize : bool
+        Full :func:`standardize_mol` (RDKit's cleanup too); implies ``salts``.
+    """
+    if not (salts or standardize):
+        return mol, ""
+    with rdBase.BlockLogs():  # rdMolStandardize narrates every step
+        if standardize:
+            mol = rdMolStandardize.Cleanup(mol)
+        mol, stripped = strip_salts(mol)
+        return neutralize(mol), stripped
+
+
 def standardize_mol(
     mol: Chem.Mol,
     largest_fragment: bool = True,
@@ -67,20 +151,25 @@ def standardize_mol(
     ----------
     mol : rdkit Mol
     largest_fragment : bool
-        Keep the largest organic fragment (drops counter-ions, solvents, metal salts).
+        Keep the parent of a salt or mixture (see :func:`strip_salts`: counter-ions and
+        solvents dropped, metal complexes kept whole).
     neutralize : bool
         Neutralise charges where a neutral form exists.
     canonical_tautomer : bool
         Replace by RDKit's canonical tautomer (off by default: it can change the chemistry).
     """
-    mol = rdMolStandardize.Cleanup(mol)
-    if largest_fragment:
-        mol = rdMolStandardize.LargestFragmentChooser(preferOrganic=True).choose(mol)
-    if neutralize:
-        mol = rdMolStandardize.Uncharger().uncharge(mol)
-    if canonical_tautomer:
-        mol = rdMolStandardize.TautomerEnumerator().Canonicalize(mol)
-    return mol
+    with rdBase.BlockLogs():  # rdMolStandardize narrates every step
+        mol = rdMolStandardize.Cleanup(mol)
+        if largest_fragment:
+            mol, _ = strip_salts(mol)
+        if neutralize:
+            mol = _neutralize(mol)
+        if canonical_tautomer:
+            mol = rdMolStandardize.TautomerEnumerator().Canonicalize(mol)
+        return mol
+
+
+_neutralize = neutralize  # standardize_mol's parameter shadows the function's name
 
 
 def parse_molecule(item, index: int = 0, standardize: bool = False,
@@ -131,14 +220,32 @@ def _parse_smiles(item: str, index: int, text: str, max_length: int | None) -> C
         raise _error(index, text, f"SMILES of {len(item)} characters, over max_smiles_length={max_length}")
     if not item.strip():
         raise _error(index, text, "empty SMILES")
-    RDLogger.DisableLog("rdApp.*")
-    try:
+    with rdBase.BlockLogs(), rdBase.CaptureErrorLog() as log:  # RDKit's words, off the console
         mol = Chem.MolFromSmiles(item.strip())
-    finally:
-        RDLogger.EnableLog("rdApp.*")
     if mol is None:
-        raise _error(index, text, "RDKit cannot parse this SMILES")
+        details = rdkit_reason(log.messages, item.strip())
+        raise _error(index, text, "RDKit cannot parse this SMILES" + (f": {details}" if details else ""))
     return mol
+
+
+_TIMESTAMP = re.compile(r"^\[\d\d:\d\d:\d\d\] ")
+_FOR_INPUT = re.compile(r" for input: '.*'$")
+_MAX_REASON = 200
+
+
+def rdkit_reason(messages: str, smiles: str = "") -> str:
+    """RDKit's error log for one parse as one line: timestamps, prefixes, the echoed SMILES and
+    its caret marker left out, e.g. ``"unclosed ring"`` or ``"Explicit valence for atom # 1 N,
+    5, is greater than permitted"``."""
+    kept = []
+    for line in messages.splitlines():
+        line = _TIMESTAMP.sub("", line).removeprefix("SMILES Parse Error: ").strip()
+        line = _FOR_INPUT.sub("", line).rstrip(":")
+        if (not line or set(line) <= set("~^ ") or line in smiles
+                or line.startswith("Failed parsing")):
+            continue
+        kept.append(line if len(line) <= _MAX_REASON else line[:_MAX_REASON] + "...")
+    return "; ".join(dict.fromkeys(kept))
 
 
 def parse_molecules(
