@@ -29,6 +29,9 @@ def test_train_then_predict_keeps_every_row(tmp_path, capsys):
 
 
 def test_missing_column_is_a_clear_error(tmp_path):
-    pd.DataFrame({"smi": ["CCO"]}).to_csv(tmp_path / "x.csv", index=False)
-    with pytest.raises(SystemExit, match="no column 'smiles'"):
+    pd.DataFrame({"structure": ["CCO"], "target": [1.0]}).to_csv(tmp_path / "x.csv", index=False)
+    with pytest.raises(SystemExit, match=r"no SMILES column .*columns: \['structure', 'target'\]"):
         main(["train", "--input", str(tmp_path / "x.csv"), "--out", str(tmp_path / "m")])
+    with pytest.raises(SystemExit, match=r"no column 'pIC50' \(columns: \['structure', 'target'\]\)"):
+        main(["train", str(tmp_path / "x.csv"), "--smiles-col", "structure", "--target-col", "pIC50",
+              "-o", str(tmp_path / "m")])

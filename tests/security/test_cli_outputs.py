@@ -234,12 +234,16 @@ import pathlib, sys, time
 import qsarmil.cli as cli
 
 class Slow:
-    def predict_table(self, smiles):
+    def predict_table(self, smiles, chunk_size=1000):
         pathlib.Path(sys.argv[3]).touch()
         time.sleep(120)
 
+    def iter_predict(self, smiles, chunk_size=1000):
+        yield self.predict_table(smiles)
+
 cli._load_model = lambda path: Slow()
-cli.main(["predict", "unused-model", sys.argv[1], sys.argv[2]])
+# The model folder is never read (any existing folder will do).
+cli.main(["predict", str(pathlib.Path(sys.argv[1]).parent), sys.argv[1], sys.argv[2]])
 """
 
 
@@ -305,8 +309,9 @@ BAD_INPUTS = {
     "old.xls": (lambda p: p.write_bytes(b"\xd0\xcf\x11\xe0"), "save it as .xlsx"),
     "folder.csv": (lambda p: p.mkdir(), "is a folder"),
     "missing.csv": (lambda p: None, "No such file or directory"),
-    "nosmiles.csv": (lambda p: p.write_text("id,smi\n1,CCO\n"),
-                     "no column 'smiles' (columns: ['id', 'smi'])"),
+    "nosmiles.csv": (lambda p: p.write_text("id,structure\n1,CCO\n"),
+                     "no SMILES column (looked for smiles, canonical_smiles, isomeric_smiles, mol, "
+                     "smi, ignoring case; columns: ['id', 'structure'])"),
     "twice.csv": (lambda p: p.write_text("smiles,smiles\nCCO,CCN\n"), "2 columns are named 'smiles'"),
 }
 
@@ -404,6 +409,7 @@ def test_train_out_never_replaces_a_foreign_folder(tmp_path, capsys):
         assert (victim / "notes.txt").read_text() == "precious"
     model = tmp_path / "model"
     assert run("train", "--input", tmp_path / "t.csv", "--out", model) == 0
+    capsys.readouterr()
     assert_one_line_error(capsys, run("train", "--input", tmp_path / "t.csv", "--out", model))
     assert run("train", "--input", tmp_path / "t.csv", "--out", model, "--force") == 0
     QSARModel.load(model)
