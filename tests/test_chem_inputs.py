@@ -39,6 +39,44 @@ def test_standardize_keeps_largest_fragment_and_neutralises():
     mol = parse_molecule(TRICKY["metal_salt"], standardize=True)
     assert Chem.MolToSmiles(mol) == "CC(=O)O"
     assert Chem.MolToSmiles(parse_molecule("[O-]c1ccccc1", standardize=True)) == "Oc1ccccc1"
+    cisplatin = parse_molecule("N.N.Cl[Pt]Cl", standardize=True)  # not reduced to ammonia
+    assert sorted(a.GetSymbol() for a in cisplatin.GetAtoms()) == ["Cl", "Cl", "N", "N", "Pt"]
+
+
+IMIPRAMINE = "CN(C)CCCN1c2ccccc2CCc2ccccc21"
+
+
+@pytest.mark.parametrize("smiles, parent, stripped", [
+    ("CC(=O)[O-].[Na+]", "CC(=O)O", "Na+"),  # counter-ion removed, parent neutralised
+    ("CC(=O)O[Na]", "CC(=O)O", "Na+"),  # sodium drawn bonded: disconnected first
+    (f"{IMIPRAMINE}.Cl", IMIPRAMINE, "HCl"),
+    ("C[N+](C)(C)CCOC(=O)C.[Cl-]", "CC(=O)OCC[N+](C)(C)C", "Cl-"),  # a quaternary N stays
+    ("NCCCCN.Cl.Cl", "NCCCCN", "HCl, HCl"),
+    ("O.O.CCOC(=O)c1ccccc1", "CCOC(=O)c1ccccc1", "H2O, H2O"),  # solvent
+    ("N.N.Cl[Pt]Cl", "N.N.Cl[Pt]Cl", ""),  # a metal complex stays whole
+    ("[Na+].[Cl-]", "[Na+].[Cl-]", ""),  # no carbon anywhere: nothing to choose
+    ("CC(=O)[O-]", "CC(=O)O", ""),  # a lone anion is neutralised too
+    ("C[C@H](N)C(=O)O", "C[C@H](N)C(=O)O", ""),  # untouched (stereo kept)
+])
+def test_salts_are_stripped_to_the_parent(smiles, parent, stripped):
+    mol, removed = prepare_molecule(Chem.MolFromSmiles(smiles))
+    assert Chem.MolToSmiles(mol) == Chem.CanonSmiles(parent) and removed == stripped
+    untouched, nothing = prepare_molecule(Chem.MolFromSmiles(smiles), salts=False)
+    assert Chem.MolToSmiles(untouched) == Chem.CanonSmiles(smiles) and nothing == ""
+
+
+@pytest.mark.parametrize("smiles, reason", [
+    ("CN(C)(C)(C)C", "RDKit cannot parse this SMILES: Explicit valence for atom # 1 N, 5, is "
+                     "greater than permitted"),
+    ("c1cccc1", "RDKit cannot parse this SMILES: Can't kekulize mol.  Unkekulized atoms: 0 1 2 3 4"),
+    ("C1CC", "RDKit cannot parse this SMILES: unclosed ring"),
+    ("CC(", "RDKit cannot parse this SMILES: syntax error while parsing: CC(; check for mistakes "
+            "around position 3"),
+])
+def test_rdkit_messages_are_the_reason(smiles, reason, capfd):
+    _, failures = parse_molecules([smiles])
+    assert failures[0].reason == reason
+    assert capfd.readouterr().err == ""  # RDKit's log is kept off the console
 
 
 @pytest.mark.parametrize("name", sorted(TRICKY))
