@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,58 @@ def test_length_mismatch_and_non_iterables():
         QSARModel().fit(["CCO", "CCN"], [1.0, 2.0, 3.0])
     with pytest.raises(TypeError, match="expected SMILES"):
         QSARModel().fit(42, [1.0])
+
+
+IMIPRAMINE = "CN(C)CCCN1c2ccccc2CCc2ccccc21"
+
+
+def test_a_salt_is_scored_as_its_parent(small):
+    model, _ = small
+    table, instances = model.predict_with_weights(
+        ["CC(=O)[O-].[Na+]", "CC(=O)O", f"{IMIPRAMINE}.Cl", IMIPRAMINE])
+    assert table.prediction.iloc[0] == table.prediction.iloc[1]  # sodium acetate = acetic acid
+    assert table.prediction.iloc[2] == table.prediction.iloc[3]
+    assert table.stripped.tolist() == ["Na+", "", "HCl", ""]
+    assert not instances[2].smiles.isin(["Cl", "[Cl-]"]).any()  # no zero-weight chloride
+    assert instances[2].smiles.tolist() == instances[3].smiles.tolist()
+
+
+def test_a_metal_complex_is_kept_whole(small):
+    model, _ = small
+    table, instances = model.predict_with_weights(["N.N.Cl[Pt]Cl"])
+    assert table.status.iloc[0] == "ok" and table.stripped.iloc[0] == ""
+    assert sorted(a for atoms in instances[0].atoms for a in atoms) == [0, 1, 2, 3, 4]
+
+
+def test_2d_descriptors_ignore_stereochemistry(small):
+    """Both thalidomide enantiomers get one prediction (the README says so)."""
+    model, _ = small
+    r, s = "O=C1CC[C@@H](N2C(=O)c3ccccc3C2=O)C(=O)N1", "O=C1CC[C@H](N2C(=O)c3ccccc3C2=O)C(=O)N1"
+    predictions = model.predict([r, s])
+    assert predictions[0] == predictions[1]
+
+
+def test_rdkit_messages_in_the_error_column_and_nothing_on_the_console(small, capfd):
+    model, _ = small
+    bad = ["CN(C)(C)(C)C", "c1cccc1", "C1CC", "CC(", "[Xx]", "C(C)(C)(C)(C)C"] * 5
+    table = model.predict_table(bad)
+    assert (table.status == "failed").all()
+    assert table.error.iloc[0] == ("RDKit cannot parse this SMILES: Explicit valence for atom # 1 "
+                                   "N, 5, is greater than permitted")
+    assert table.error.iloc[2] == "RDKit cannot parse this SMILES: unclosed ring"
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_models_saved_before_salt_stripping_keep_their_behaviour(small, tmp_path):
+    model, data = small
+    model.save(tmp_path / "m")
+    file = tmp_path / "m" / "qsarmil.json"
+    config = json.loads(file.read_text())
+    assert config["bagger"]["strip_salts"] is True and config["task"] == "regression"
+    del config["bagger"]["strip_salts"]  # as written by an older qsarmil
+    file.write_text(json.dumps(config))
+    old = QSARModel.load(tmp_path / "m")
+    assert old.bagger_.strip_salts is False
+    assert old.predict_table("CC(=O)[O-].[Na+]").stripped.iloc[0] == ""
+    np.testing.assert_array_equal(old.predict(data.smiles[:10]), model.predict(data.smiles[:10]))
