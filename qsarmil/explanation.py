@@ -12,7 +12,15 @@ from rdkit import Chem
 
 from milearn_core.persist import atomic_path
 
-from .explain import atom_values, conformers_html, draw_molecule, view_conformers
+from .explain import (
+    FLAT_NOTE,
+    atom_values,
+    colorbar_label,
+    conformers_html,
+    draw_molecule,
+    is_flat,
+    view_conformers,
+)
 
 __all__ = ["Explanation"]
 
@@ -33,6 +41,13 @@ class Explanation:
     baseline : float or None
         The part of the prediction no instance owns (the model's intercept) where the
         contributions are exact: prediction = baseline + sum of contributions.
+    target_name, units : str
+        What is predicted and in which units, shown on colour bars (e.g. "logS",
+        "log mol/L").
+    domain : dict or None
+        One row of :meth:`qsarmil.domain.ApplicabilityDomain.score` (``max_similarity``,
+        ``unseen_fraction``, ``in_domain``, optionally ``prediction_in_range``); a
+        prediction outside the domain is flagged in the legend.
     """
 
     smiles: str
@@ -42,6 +57,9 @@ class Explanation:
     mol: Chem.Mol | None
     instances: pd.DataFrame | None
     baseline: float | None = None
+    target_name: str = "prediction"
+    units: str = ""
+    domain: dict | None = None
 
     def _require_ok(self):
         if self.status != "ok":
@@ -70,22 +88,80 @@ class Explanation:
         return atom_values(self._heavy_mol().GetNumAtoms(), self.instances.atoms,
                            self.instances[column].to_numpy(), combine)
 
-    def legend(self) -> str:
-        value = self.prediction
-        shown = f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
-        if self.has_signed and self.baseline:
-            return f"prediction {shown} = baseline {self.baseline:.3g} + fragments"
-        return f"prediction {shown}"
+    @property
+    def weights_flat(self) -> bool:
+        """Whether the weights single nothing out (:func:`qsarmil.explain.is_flat`)."""
+        self._require_ok()
+        return is_flat(self.instances.weight.to_numpy())
 
-    def draw(self, signed: bool = False, fmt: str = "svg", size=(450, 350),
-             atom_labels: bool = False) -> str | bytes:
-        """2-D drawing with each fragment coloured by its weight (or signed contribution)."""
-        return draw_molecule(self._heavy_mol(), self.atom_values(signed), signed=signed,
-                             legend=self.legend(), size=size, fmt=fmt, atom_labels=atom_labels,
-                             instances=list(self.instances.atoms))
+    def draws_neutral(self, signed: bool) -> bool:
+        """Whether a 2-D drawing shows no colour: weights that are flat, or spread over
+        every atom alike (conformer bags: see :meth:`view3d`)."""
+        return not signed and (self.weights_flat or self.is_conformer_bag)
+
+    def _shown(self, value) -> str:
+        return f"{value:.2f}" if isinstance(value, (float, np.floating)) else str(value)
+
+    def legend(self) -> str:
+        """The prediction in words, e.g. ``prediction -1.89 = baseline 0.11 + contributions
+        (-2.00)`` for additive models."""
+        text = f"prediction {self._shown(self.prediction)}"
+        if self.has_signed and self.baseline is not None:
+            total = float(self.instances.contribution.sum())
+            text += f" = baseline {self.baseline:.2f} + contributions ({total:.2f})"
+        return text
+
+    def caption(self, name: str | None = None, signed: bool | None = None,
+                short: bool = False) -> str:
+        """Drawing legend: ``name: legend()``, or with ``short`` ``aspirin: -1.89 = 0.11 +
+        (-2.00)`` (for grids, whose colour bar states the formula once); plus a line on flat
+        weights and one on the applicability domain where they apply."""
+        signed = self.has_signed if signed is None else signed
+        if short:
+            text = f"{name or 'prediction'}: {self._shown(self.prediction)}"
+            if signed and self.has_signed and self.baseline is not None:
+                total = float(self.instances.contribution.sum())
+                text += f" = {self.baseline:.2f} + ({total:.2f})"
+        else:
+            text = f"{name}: {self.legend()}" if name else self.legend()
+        lines = [text]
+        if not signed and self.is_conformer_bag:
+            lines.append("weights per conformer: see view3d()")
+        elif not signed and self.weights_flat:
+            lines.append(FLAT_NOTE)
+        if (flag := self.domain_note()):
+            lines.append(flag)
+        return "\n".join(lines)
+
+    def domain_note(self) -> str:
+        """Why the prediction is outside the applicability domain ("" when it is not)."""
+        d = self.domain or {}
+        reasons = []
+        if not d.get("in_domain", True):
+            reasons.append(f"max similarity {d.get('max_similarity', float('nan')):.2f}, "
+                           f"{d.get('unseen_fraction', float('nan')):.0%} unseen environments")
+        if not d.get("prediction_in_range", True):
+            reasons.append("prediction outside the training range")
+        return ("! outside domain: " + "; ".join(reasons)) if reasons else ""
+
+    def draw(self, signed: bool | None = None, fmt: str = "svg", size=(450, 350),
+             atom_labels: bool = False, vmax: float | None = None, name: str | None = None,
+             colorbar: bool = True) -> str | bytes:
+        """2-D drawing, fragments coloured by signed contribution (default where the model
+        gives them: red raises, blue lowers, white 0) or by weight (white -> purple), with a
+        colour bar. Flat weights draw without colour. ``vmax``: the |value| of full colour
+        (default: this molecule's largest); ``atom_labels``: one value per fragment."""
+        signed = self.has_signed if signed is None else signed
+        return draw_molecule(
+            self._heavy_mol(), self.atom_values(signed), signed=signed,
+            legend=self.caption(name, signed), size=size, fmt=fmt, atom_labels=atom_labels,
+            scale=vmax, instances=list(self.instances.atoms), colorbar=colorbar,
+            colorbar_title=colorbar_label(signed, self.target_name, self.units),
+            neutral=self.draws_neutral(signed))
 
     def view3d(self, **kwargs):
-        """py3Dmol view of the conformers, the key (top-weight) conformer highlighted."""
+        """py3Dmol view of the conformers with their weights; a key (top-weight) conformer
+        is highlighted only when it stands out (:func:`qsarmil.explain.is_flat`)."""
         self._require_ok()
         if not self.is_conformer_bag:
             raise ValueError("3-D views need a model trained on conformer bags")
@@ -113,5 +189,5 @@ class Explanation:
         table = self.instances.copy()
         table["atoms"] = table.atoms.map(lambda a: ",".join(map(str, a)))
         return (f"<div><p><b>{html.escape(self.smiles)}</b> - {html.escape(self.legend())}</p>"
-                f"{self.draw(signed=self.has_signed)}"
+                f"{self.draw()}"
                 f"{table.to_html(index=False, float_format=lambda v: f'{v:.3f}')}</div>")
