@@ -357,7 +357,9 @@ def _grid(mols: Sequence[Chem.Mol], values: Sequence[np.ndarray], legends: Seque
         highlightBondColors=[b for _, b in highlights])
     if colorbar:
         _draw_colorbar(drawer, scale, note)
-    return _finish(drawer, fmt, " | ".join(t for t in (scale.label if colorbar else "", note) if t))
+    texts = [*(legend.replace("\n", ", ") for legend in legends if legend),
+             scale.label if colorbar else "", note]
+    return _finish(drawer, fmt, " | ".join(t for t in texts if t))
 
 
 def draw_grid(explanations: Sequence, ids: Sequence | None = None,
