@@ -13,6 +13,7 @@ from qsarmil.conformers import ConformerError, ConformerSettings, generate_confo
 from qsarmil.data import list_datasets, load_chembl_sample, load_dataset, make_fragment_logp
 from qsarmil.featurize import BaggingError, MoleculeBagger
 from qsarmil.model import QSARModel
+from qsarmil.standardize import prepare_molecule
 
 INPUTS = [*TRICKY.values(), "not a smiles", "C1CC"]
 HALICHONDRIN_LIKE = load_chembl_sample(9)[8]  # 52 heavy atoms, 10 rings: slow to embed
@@ -26,9 +27,12 @@ def test_fragment_bags_with_provenance_and_failures(bag_type):
     assert bagger.valid_index_.tolist() == list(range(len(TRICKY)))
     assert [(f.index, f.input) for f in bagger.failures_] == [(6, "not a smiles"), (7, "C1CC")]
     for bag, prov in zip(bags, bagger.provenance_):
-        mol = Chem.MolFromSmiles(INPUTS[prov.index])
+        mol = prepare_molecule(Chem.MolFromSmiles(INPUTS[prov.index]))[0]  # salts: the parent
+        assert Chem.MolToSmiles(prov.mol) == Chem.MolToSmiles(mol)
         assert bag.shape == (len(prov.atoms), 512 + 90)
         assert sorted(a for atoms in prov.atoms for a in atoms) == list(range(mol.GetNumAtoms()))
+    assert [p.stripped for p in bagger.provenance_] == ["Na+" if s == TRICKY["metal_salt"] else ""
+                                                        for s in TRICKY.values()]
 
 
 def test_strict_mode_raises_on_first_failure():
