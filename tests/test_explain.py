@@ -11,6 +11,7 @@ from rdkit.Chem.Draw import rdMolDraw2D
 from milearn_core import MILRegressor, kid_accuracy
 from qsarmil.data import load_chembl_sample, make_fragment_logp
 from qsarmil.explain import (
+    FLAT_RATIO,
     WEIGHT_COLOR,
     _blend,
     _prepare,
@@ -19,6 +20,9 @@ from qsarmil.explain import (
     conformers_html,
     draw_grid,
     draw_molecule,
+    is_flat,
+    shared_vmax,
+    view_conformers,
 )
 from qsarmil.featurize import MoleculeBagger
 from qsarmil.fragments import brics_fragments
@@ -51,12 +55,12 @@ def _pixel_coords(mol, size):
     return [drawer.GetDrawCoords(i) for i in range(mol.GetNumAtoms())]
 
 
-def _redness(png: bytes, point) -> float:
-    """How far from white towards the weight colour the pixels around ``point`` are."""
+def _colour_strength(png: bytes, point) -> float:
+    """How far from grey/white (max - min channel) the pixels around ``point`` are."""
     image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
     x, y = int(round(point.x)), int(round(point.y))
     patch = image[y - 4 : y + 5, x - 4 : x + 5]
-    return float((patch[..., 0] - patch[..., 2]).mean())
+    return float((patch.max(axis=-1) - patch.min(axis=-1)).mean())
 
 
 def test_png_shows_high_weight_fragment_stronger():
@@ -67,12 +71,41 @@ def test_png_shows_high_weight_fragment_stronger():
     coords = _pixel_coords(mol, size)
     high_a = atom_values(mol.GetNumAtoms(), [ring_a.atoms, ring_b.atoms], [0.9, 0.1])
     high_b = atom_values(mol.GetNumAtoms(), [ring_a.atoms, ring_b.atoms], [0.1, 0.9])
-    png_a = draw_molecule(mol, high_a, fmt="png", size=size)
-    png_b = draw_molecule(mol, high_b, fmt="png", size=size)
+    png_a = draw_molecule(mol, high_a, fmt="png", size=size, colorbar=False)
+    png_b = draw_molecule(mol, high_b, fmt="png", size=size, colorbar=False)
     assert png_a[:4] == b"\x89PNG" and png_a != png_b
     atom_a, atom_b = coords[ring_a.atoms[0]], coords[ring_b.atoms[0]]
-    assert _redness(png_a, atom_a) > _redness(png_b, atom_a) + 20
-    assert _redness(png_b, atom_b) > _redness(png_a, atom_b) + 20
+    assert _colour_strength(png_a, atom_a) > _colour_strength(png_b, atom_a) + 20
+    assert _colour_strength(png_b, atom_b) > _colour_strength(png_a, atom_b) + 20
+
+
+def test_flat_rule():
+    assert is_flat([0.1] * 10) and is_flat([0.104] + [0.096] * 9 + [0.0] * 0)
+    assert is_flat([1.0]) and is_flat([0.0, 0.0]) and is_flat([])
+    assert not is_flat([0.7, 0.1, 0.1, 0.1])
+    assert is_flat([0.27, 0.22, 0.25, 0.26])  # classifier weights 0.22-0.27: nothing stands out
+    n = 4
+    assert not is_flat([FLAT_RATIO / n, *[(1 - FLAT_RATIO / n) / 3] * 3])  # at the limit
+
+
+def test_one_label_per_fragment():
+    mol = _prepare(Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O"))  # aspirin, 4 BRICS fragments
+    fragments = [f.atoms for f in brics_fragments(mol)]
+    values = atom_values(mol.GetNumAtoms(), fragments, [-0.01, 0.02, -2.22, 0.2])
+    from qsarmil.explain import ColorScale, _highlights
+
+    _highlights(mol, values, ColorScale(True, 2.22), True, fragments)
+    notes = {a.GetIdx(): a.GetProp("atomNote") for a in mol.GetAtoms() if a.HasProp("atomNote")}
+    assert sorted(notes.values()) == ["+0.02", "+0.20", "-0.01", "-2.22"]
+    ring = next(f for f in fragments if len(f) == 6)
+    assert [a for a, text in notes.items() if text == "-2.22"][0] in ring
+    plain = _prepare(Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O"))
+    _highlights(plain, values, ColorScale(True, 2.22), False, fragments)
+    assert not any(a.HasProp("atomNote") for a in plain.GetAtoms())
+    # without instances, atoms of equal value joined by bonds count as one fragment
+    derived = _prepare(Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O"))
+    _highlights(derived, values, ColorScale(True, 2.22), True)
+    assert sum(a.HasProp("atomNote") for a in derived.GetAtoms()) == 4
 
 
 def test_cut_bonds_between_equal_fragments_stay_plain():
@@ -83,7 +116,8 @@ def test_cut_bonds_between_equal_fragments_stay_plain():
     by_value = draw_molecule(mol, values)
     by_fragment = draw_molecule(mol, values, instances=atoms)
     # The two ring-CH2 cut bonds lose their highlight; the atoms keep theirs.
-    assert by_fragment.count("#DB3D19") < by_value.count("#DB3D19")
+    full = _hex(WEIGHT_COLOR)
+    assert by_fragment.count(full) < by_value.count(full)
 
 
 def _hex(color):
@@ -97,10 +131,13 @@ def test_svg_carries_the_highlight_colours():
     values[[12, 13]] = 0.5
     svg = draw_molecule(mol, values, legend="prediction 1.0", fmt="svg").upper()
     assert _hex(WEIGHT_COLOR) in svg and _hex(_blend(WEIGHT_COLOR, 0.5)) in svg
-    assert "<TITLE>PREDICTION 1.0</TITLE>" in svg
-    grid = draw_grid([mol, Chem.MolFromSmiles("CCO")], [values, [0.0, 1.0, 0.0]],
+    # the legend and the colour bar's title, readable in the SVG's <title>
+    assert "<TITLE>PREDICTION 1.0 | INSTANCE WEIGHT (SUMS TO 1 PER MOLECULE)</TITLE>" in svg
+    # the older grid form (molecules + atom values) still works, on one shared scale
+    grid = draw_grid([mol, Chem.MolFromSmiles("CCO")], [values, [0.0, 0.5, 0.0]],
                      legends=["a", "b"])
     assert grid.count("<svg") == 1 and _hex(WEIGHT_COLOR) in grid.upper()
+    assert _hex(_blend(WEIGHT_COLOR, 0.5)) in grid.upper()
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +166,31 @@ def test_explain_table_and_drawings(logp_model):
         explanation.view3d()
     failed = model.explain([SMILES, "nonsense("])[1]
     assert failed.status == "failed" and "failed" in failed._repr_html_()
+
+
+def test_default_view_legends_and_grid_of_explanations(logp_model):
+    model, _, _ = logp_model
+    a, b, failed = model.explain([SMILES, "c1ccccc1O", "nonsense("])
+    a.target_name, a.units = "logP", "log units"
+    assert a.draw() == a.draw(signed=True)  # the model gives contributions: signed by default
+    assert "contribution to logP (log units)" in a.draw()
+    a.baseline = 0.11
+    total = a.instances.contribution.sum()
+    assert a.caption("aspirin", short=True) == (
+        f"aspirin: {a.prediction:.2f} = 0.11 + ({total:.2f})")
+    assert "baseline 0.11" in a.legend()
+    grid = draw_grid([a, b, failed], ids=["M1", "M2", "M3"], names=["ester", "phenol", "bad"])
+    assert grid.count("<svg") == 1
+    assert "M1 ester:" in grid and "M3 bad: failed" in grid
+    assert "prediction = baseline + (sum of contributions)" in grid
+    with pytest.raises(ValueError, match="2 ids for 3 explanations"):
+        draw_grid([a, b, failed], ids=["x", "y"])
+    vmax = shared_vmax([a, b, failed])
+    assert vmax == pytest.approx(max(np.abs(e.atom_values(True)).max() for e in (a, b)))
+    assert a.draw(vmax=2 * vmax) != a.draw(vmax=vmax)
+    a.domain = {"max_similarity": 0.12, "unseen_fraction": 0.5, "in_domain": False,
+                "prediction_in_range": False}
+    assert "outside domain" in a.caption() and "outside the training range" in a.caption()
 
 
 def test_darkest_fragment_is_the_key_fragment_as_often_as_kid_says(logp_model):
@@ -173,9 +235,16 @@ def test_conformer_explanation_and_3d_html(tmp_path):
     assert "conformer_id" in e.instances and e.mol.GetNumConformers() == len(e.instances)
     view = e.view3d()
     assert view.startjs.count("addModel") == e.mol.GetNumConformers()
+    assert view.startjs.count("addLabel") == 1 + e.mol.GetNumConformers()  # note + weights
     page = e.to_html(tmp_path / "view.html")
     assert (tmp_path / "view.html").read_text() == page
     assert "$3Dmol" in page and "cdn.jsdelivr" not in page.split("var $3Dmolpromise")[0][-200:]
     assert page.count("addModel") >= e.mol.GetNumConformers()
-    html = conformers_html(e.mol, e.instances.weight.to_numpy())
-    assert "orangeCarbon" in html and "opacity" in html
+    # a conformer that stands out is marked key; flat weights mark none and say so
+    html = conformers_html(e.mol, [0.7, 0.1, 0.1, 0.1])
+    assert "orangeCarbon" in html and "opacity" in html and "key conformer 0" in html
+    assert "conformer 0: weight 0.700" in html
+    flat = view_conformers(e.mol, [0.26, 0.24, 0.25, 0.25]).startjs
+    assert "orangeCarbon" not in flat and "no conformer stands out" in flat
+    assert "weights per conformer" in e.caption(signed=False)  # 2-D: nothing per atom to show
+    assert e.draws_neutral(signed=False)
