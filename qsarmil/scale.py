@@ -1,0 +1,210 @@
+"""One execution layer for scoring: in-process, local worker processes, or a Dask cluster.
+
+:func:`predict_chunks` takes chunks of SMILES and yields one result table per chunk, in input
+order, whichever engine runs them:
+
+- ``n_jobs=1`` (default): in this process;
+- ``n_jobs > 1`` (or -1 for every core): local worker processes (joblib);
+- ``scheduler=`` a Dask scheduler address (``"tcp://host:8786"``) or a
+  ``dask.distributed.Client``: the chunks are tasks on the cluster. Dask is optional
+  (``pip install qsarmil[dask]``) and is only imported here.
+
+Each worker loads the model once: from ``model_path`` (a folder saved with
+:meth:`QSARModel.save`, read through the safe loader and cached per worker process), or, for
+Dask without a path, a copy of the model object scattered once to every worker. At most a few
+chunks per worker are in flight, and a chunk is only submitted once the caller has taken the
+result of an earlier one, so memory does not grow with the stream, however slow the consumer.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # heavy imports stay out of `import qsarmil.scale`
+    import pandas as pd
+
+    from .model import QSARModel
+
+__all__ = ["predict_chunks", "DASK_HINT"]
+
+DASK_HINT = "scheduler= needs Dask's distributed scheduler: pip install qsarmil[dask]"
+_IN_FLIGHT_PER_WORKER = 4  # chunks per worker in flight: workers stay busy, memory bounded
+
+
+def predict_chunks(model: QSARModel | None, chunks: Iterable[Sequence[str]], *, n_jobs: int = 1,
+                   scheduler: Any = None, model_path: str | os.PathLike | None = None
+                   ) -> Iterator[pd.DataFrame]:
+    """Score chunks of SMILES; one table per chunk, in input order.
+
+    Parameters
+    ----------
+    model : QSARModel or None
+        A fitted model; may be None when ``model_path`` is given.
+    chunks : iterable of lists of SMILES
+        Consumed lazily: only the chunks in flight are held in memory.
+    n_jobs : int
+        Local worker processes (-1: one per core); ignored when ``scheduler`` is given.
+    scheduler : str or dask.distributed.Client, optional
+        Run on this Dask cluster (an address is connected to, and closed after the stream).
+    model_path : path, optional
+        The model's saved folder. Workers load it once each (Dask workers must be able to read
+        it); without it local workers get a copy saved to a temporary folder, and Dask workers
+        a copy of ``model`` scattered once to each.
+
+    Yields
+    ------
+    DataFrame
+        As ``model.predict_table(chunk)``, indexed by input row over the whole stream (as
+        :meth:`QSARModel.iter_predict`).
+
+    Raises
+    ------
+    ImportError
+        ``scheduler`` given but Dask's distributed scheduler is not installed.
+    """
+    if model is None and model_path is None:
+        raise ValueError("give a fitted model or the folder it was saved to (model_path)")
+    if model_path is not None and not Path(model_path).is_dir():
+        raise FileNotFoundError(f"{model_path}: no such model folder")
+    tasks = _numbered(chunks)
+    if scheduler is not None:
+        client_class = _dask_client_class()
+        return _on_dask(client_class, scheduler, model, model_path, tasks)
+    if _n_workers(n_jobs) > 1:
+        return _on_local_workers(_n_workers(n_jobs), model, model_path, tasks)
+    return _in_process(model if model is not None else load_cached(model_path), tasks)
+
+
+def load_cached(path: str | os.PathLike) -> QSARModel:
+    """``QSARModel.load(path)``, loaded once per process (again only if the folder changed)."""
+    path = os.path.realpath(path)
+    return _load(path, _folder_stamp(path))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, stamp: tuple) -> QSARModel:
+    from .model import QSARModel
+
+    return QSARModel.load(path)
+
+
+def _folder_stamp(path: str) -> tuple:
+    """Names, sizes and modification times of a folder's files: changes when a model is re-saved."""
+    with os.scandir(path) as entries:
+        return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries))
+
+
+def score_chunk(model: QSARModel | str, smiles: list[str], start: int) -> pd.DataFrame:
+    """``predict_table`` of one chunk, indexed from ``start``; ``model`` may be a folder path."""
+    import pandas as pd
+
+    if isinstance(model, str):
+        model = load_cached(model)
+    table = next(model.iter_predict(smiles, chunk_size=max(len(smiles), 1)), None)
+    if table is None:  # an empty chunk
+        table = model.predict_table([])
+    table.index = pd.RangeIndex(start, start + len(smiles))
+    return table
+
+
+def _numbered(chunks: Iterable[Sequence[str]]) -> Iterator[tuple[list[str], int]]:
+    """Each chunk as a list, with the input row its first molecule has in the whole stream."""
+    start = 0
+    for chunk in chunks:
+        if isinstance(chunk, (str, bytes)):
+            raise TypeError("chunks must be lists of SMILES, got a single string as a chunk")
+        chunk = list(chunk)
+        yield chunk, start
+        start += len(chunk)
+
+
+def _n_workers(n_jobs: int) -> int:
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a non-zero integer, got {n_jobs!r}")
+    from joblib import effective_n_jobs
+
+    return effective_n_jobs(n_jobs)
+
+
+def _in_process(model: QSARModel, tasks: Iterator[tuple[list[str], int]]) -> Iterator[pd.DataFrame]:
+    for smiles, start in tasks:
+        yield score_chunk(model, smiles, start)
+
+
+def _in_order(submit: Callable[..., Any], tasks: Iterable[tuple], window: int) -> Iterator[Any]:
+    """Results of ``submit(*task)`` futures in task order, at most ``window`` in flight.
+
+    Works with ``concurrent.futures`` and Dask futures alike; futures still pending when the
+    caller stops early are cancelled.
+    """
+    pending: deque = deque()
+    try:
+        for task in tasks:
+            pending.append(submit(*task))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def _on_local_workers(n_workers: int, model: QSARModel | None, model_path, tasks
+                      ) -> Iterator[pd.DataFrame]:
+    """Local worker processes (joblib, pool kept across calls); each loads the model folder once.
+
+    Chunks go out in windows of a few per worker: joblib's generator dispatches a new task
+    whenever one finishes, not when the caller takes a result, so one call over the whole
+    stream would buffer results without bound behind a slow consumer.
+    """
+    from joblib import Parallel, delayed
+
+    with tempfile.TemporaryDirectory(prefix="qsarmil-model-") as tmp:
+        if model_path is None:  # saved once, rather than pickled with every chunk
+            model_path = Path(tmp) / "model"
+            model.save(model_path)
+        path = os.path.realpath(model_path)
+        with Parallel(n_jobs=n_workers, return_as="generator") as parallel:
+            for window in _windows(tasks, _IN_FLIGHT_PER_WORKER * n_workers):
+                yield from parallel(delayed(score_chunk)(path, *task) for task in window)
+
+
+def _windows(tasks: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
+    while window := list(islice(tasks, size)):
+        yield window
+
+
+def _dask_client_class() -> type:
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ImportError(DASK_HINT) from exc
+    return Client
+
+
+def _on_dask(client_class: type, scheduler, model: QSARModel | None, model_path, tasks
+             ) -> Iterator[pd.DataFrame]:
+    """Chunks as tasks on a Dask cluster, results back in input order."""
+    own = isinstance(scheduler, (str, os.PathLike))
+    client = client_class(str(scheduler), set_as_default=False) if own else scheduler
+    try:
+        source = (os.path.realpath(model_path) if model_path is not None
+                  else client.scatter(model, broadcast=True, hash=False))
+        threads = sum(client.nthreads().values()) or 1
+        window = max(2, _IN_FLIGHT_PER_WORKER * threads)
+
+        def submit(smiles, start):
+            return client.submit(score_chunk, source, smiles, start, pure=False)
+
+        yield from _in_order(submit, tasks, window)
+    finally:
+        if own:
+            client.close()
