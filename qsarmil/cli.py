@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import math
 import os
 import signal
@@ -157,26 +158,31 @@ def _where(row: Row, id_at: int | None) -> str:
 # ----------------------------------------------------------------------------- molecules
 
 
+class UnreadableMolecule(ValueError):
+    """An SD record's molblock that RDKit cannot read (its message says why)."""
+
+
 def molecule_from_block(molblock: str):
-    """An RDKit Mol from an SD record's molblock, or a ValueError with RDKit's message."""
+    """An RDKit Mol from an SD record's molblock, read by RDKit's SD reader; else an
+    :class:`UnreadableMolecule` with RDKit's message."""
     from rdkit import Chem, rdBase
 
     with rdBase.CaptureErrorLog() as log:
-        mol = Chem.MolFromMolBlock(molblock)
+        record = io.BytesIO(molblock.encode("utf-8") + b"$$$$\n")
+        mol = next(Chem.ForwardSDMolSupplier(record), None)
     if mol is None:
         details = _rdkit_message(log.messages)
-        raise ValueError("RDKit cannot read this molblock" + (f": {details}" if details else ""))
+        raise UnreadableMolecule("RDKit cannot read the molblock" + (f": {details}" if details else ""))
     return mol
 
 
 def _rdkit_message(messages: str) -> str:
-    """RDKit's log as one line (:func:`qsarmil.standardize.rdkit_reason` where it exists)."""
-    from . import standardize
+    """The SD reader's log as one line, without its "moving to the next molecule" notes."""
+    from .standardize import rdkit_reason
 
-    if hasattr(standardize, "rdkit_reason"):
-        return standardize.rdkit_reason(messages)
-    lines = (line.split("] ", 1)[-1].removeprefix("ERROR: ").strip() for line in messages.splitlines())
-    return "; ".join(dict.fromkeys(line for line in lines if line and not line.startswith("moving to")))
+    kept = [line.replace("ERROR: ", "", 1) for line in messages.splitlines()
+            if "moving to the beginning of the next molecule" not in line]
+    return rdkit_reason("\n".join(kept))
 
 
 def molblock_for(item, name: str = "") -> str | None:
@@ -207,7 +213,10 @@ class Source:
             raise ValueError(row.problem)
         if self.smiles_at is not None:
             return _cell_text(row.cells[self.smiles_at])
-        return molecule_from_block(row.molblock or "")
+        try:
+            return molecule_from_block(row.molblock or "")
+        except UnreadableMolecule as exc:
+            raise UnreadableMolecule(f"{row.where}: {exc}") from None
 
     def title(self, row: Row) -> str:
         return "" if self.id_at is None else _cell_text(row.cells[self.id_at])
@@ -246,17 +255,20 @@ class Block:
     rows: list[Row]
     molecules: list
     problems: dict[int, str]  # position in ``rows`` -> reason
+    unreadable: set[int]  # positions of SD records whose molblock RDKit cannot read
 
 
 def _blocks(rows: Iterable[Row], source: Source, size: int) -> Iterator[Block]:
     for chunk in _chunks(rows, size):
-        molecules, problems = [], {}
+        molecules, problems, unreadable = [], {}, set()
         for k, row in enumerate(chunk):
             try:
                 molecules.append(source.molecule(row))
             except ValueError as exc:
                 problems[k] = str(exc)
-        yield Block(chunk, molecules, problems)
+                if isinstance(exc, UnreadableMolecule):
+                    unreadable.add(k)
+        yield Block(chunk, molecules, problems, unreadable)
 
 
 @dataclass
@@ -425,18 +437,19 @@ def _records(scoring: Scoring, blocks: Iterable[Block], source: Source, tally: T
         for k, row in enumerate(block.rows):
             added = scoring.failed(block.problems[k]) if k in block.problems else next(results)
             tally.count(row, added, scoring, source)
-            yield _record(row, added, scoring, source)
+            yield _record(row, added, scoring, source, k in block.unreadable)
 
 
-def _record(row: Row, added: list, scoring: Scoring, source: Source) -> Record:
-    """The output row: input cells, our values, the picture and (SDF output) the molecule."""
+def _record(row: Row, added: list, scoring: Scoring, source: Source, unreadable: bool) -> Record:
+    """The output row: input cells, our values, the picture and (SDF output) the molecule: the
+    input record's (an empty one where RDKit cannot read it) or one made from the SMILES."""
     picture = None
     if scoring.pictures:
         last = added[-1]
         picture = last.png if isinstance(last, Picture) else None
         added = [*added[:-1], None]
     molblock = None
-    if scoring.sdf_out:
+    if scoring.sdf_out and not unreadable:
         molblock = row.molblock if row.molblock is not None else molblock_for(
             _cell_text(row.cells[source.smiles_at]), source.title(row))
     return Record([*row.cells, *added], molblock, picture)
@@ -454,7 +467,10 @@ class Tally:
             return
         self.failed += 1
         if not self.first:
-            self.first = f"{_where(row, source.id_at)}: {added[scoring.status_at + 1]}"
+            error = str(added[scoring.status_at + 1])
+            if error.startswith(row.where):  # ragged rows and SD records say where they are
+                error = error[len(row.where):].lstrip(": ")
+            self.first = f"{_where(row, source.id_at)}: {error}"
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -517,13 +533,10 @@ def _configure(model, n_jobs: int) -> None:
 
 
 def _classes(model) -> list:
-    """A classifier's class labels when its probabilities can be given, else []."""
-    if getattr(model, "task", "regression") != "classification" or not hasattr(model, "predict_proba"):
+    """A classifier's class labels when it gives probabilities, else []."""
+    if getattr(model, "task_", None) != "classification" or not hasattr(model, "predict_proba"):
         return []
-    classes = getattr(model, "classes_", None)
-    if classes is None:
-        classes = getattr(getattr(model, "estimator_", None), "classes_", [])
-    return [_plain(c) for c in classes]
+    return [_plain(c) for c in model.classes_]
 
 
 def _load_model(path: str):
@@ -581,28 +594,29 @@ class TrainingData:
 
 
 def read_training_table(path: str, smiles_requested: str | None, target_column: str,
-                        task: str = "regression", id_column: str | None = None) -> TrainingData:
-    """Molecules and targets of a training table, every row checked before anything is fitted."""
-    molecules, targets, errors, skipped = [], [], [], 0
-    parse = regression_target if task == "regression" else class_label
+                        task: str | None = "regression", id_column: str | None = None
+                        ) -> TrainingData:
+    """Molecules and targets of a training table, every row checked before anything is fitted.
+
+    ``task=None`` lets the targets decide (:func:`training_task`).
+    """
+    molecules, cells, errors, skipped = [], [], [], 0
     with open_table(path) as table:
         source = _source(table, smiles_requested, id_column, path)
         t_at = find_column(table.header, target_column, path)
         for row in table.rows:
             where = _where(row, source.id_at)
-            try:
-                if row.problem:
-                    raise ValueError(row.problem)
-                target = parse(row.cells[t_at], where)
-            except ValueError as exc:
-                errors.append(str(exc))
+            if row.problem:
+                errors.append(row.problem)
                 continue
             try:
-                molecules.append(source.molecule(row))
+                molecule = source.molecule(row)
             except ValueError:  # an SD record RDKit cannot read: left out, like a bad SMILES
                 skipped += 1
                 continue
-            targets.append(target)
+            molecules.append(molecule)
+            cells.append((row.cells[t_at], where))
+    task, targets = training_targets(cells, task, errors)
     if errors:
         more = len(errors) - 1
         more = f" (and {more} more bad row{'s' if more > 1 else ''})" if more else ""
@@ -610,6 +624,50 @@ def read_training_table(path: str, smiles_requested: str | None, target_column: 
     if not molecules:
         raise CommandError(f"{path}: no data rows to train on")
     return TrainingData(molecules, targets, task, skipped=skipped)
+
+
+def training_targets(cells: list[tuple[object, str]], task: str | None, errors: list[str]
+                     ) -> tuple[str, list]:
+    """Targets from ``(cell, where)`` pairs, and the task: numbers for regression, text labels
+    for classification. With ``task=None``, cells that are all numbers go to QSARModel's
+    :func:`~qsarmil.model.detect_task` (two whole values are classes), all text is classes, and
+    a mix is refused naming the first cell that is not a number. Bad cells go to ``errors``."""
+    if task == "classification":
+        return task, _collect(class_label, cells, errors)
+    if task == "regression":
+        return task, _collect(regression_target, cells, errors)
+    numbers, labels, problems = [], [], []
+    for value, where in cells:
+        try:
+            numbers.append(regression_target(value, where))
+        except ValueError as exc:
+            problems.append(str(exc))
+        labels.append(_cell_text(value).strip())
+    if not numbers:
+        return "classification", _collect(class_label, cells, errors)
+    if problems:
+        errors.append(f"{problems[0]} (the other targets are numbers; for class labels pass "
+                      "--task classification)")
+        return "regression", []
+    from .model import detect_task
+
+    try:
+        task = detect_task(numbers)
+    except ValueError as exc:
+        message = str(exc).replace("task='classification'", "--task classification")
+        errors.append(message.replace("task='regression'", "--task regression"))
+        return "regression", []
+    return task, (numbers if task == "regression" else labels)  # classes as written: 0/1
+
+
+def _collect(parse, cells: list[tuple[object, str]], errors: list[str]) -> list:
+    out = []
+    for value, where in cells:
+        try:
+            out.append(parse(value, where))
+        except ValueError as exc:
+            errors.append(str(exc))
+    return out
 
 
 def _bundled(name: str, task: str) -> TrainingData:
@@ -625,18 +683,6 @@ def _bundled(name: str, task: str) -> TrainingData:
     return TrainingData(train.smiles.tolist(), [convert(t) for t in train.target], task,
                         test.smiles.tolist() if len(test) else None,
                         [convert(t) for t in test.target] if len(test) else None)
-
-
-def _task(args) -> str:
-    """``--task``, else the task QSARModel would choose (regression until it detects one)."""
-    if args.task:
-        return args.task
-    import inspect
-
-    from .model import QSARModel
-
-    default = inspect.signature(QSARModel).parameters["task"].default
-    return default if default in TASKS else "regression"
 
 
 class Steps:
@@ -749,11 +795,11 @@ def train(args) -> None:
 
     path = _training_path(args)
     check_save_folder(args.out, args.force)  # refuse --out before minutes of fitting
-    task = _task(args)
-    data = (_bundled(args.dataset, task) if args.dataset else
-            read_training_table(path, args.smiles_column, args.target_column, task, args.id_column))
+    data = (_bundled(args.dataset, args.task or "regression") if args.dataset else
+            read_training_table(path, args.smiles_column, args.target_column, args.task,
+                                args.id_column))
     steps = Steps(args.quiet)
-    model = _new_model(task, args)
+    model = _new_model(data.task, args)
     if data.test_molecules is None and args.cv > 1:
         scores = cross_validate(model, data, args.cv, args.seed, steps)
         scores = [s for s in scores if s]
@@ -766,7 +812,7 @@ def train(args) -> None:
     print(f"trained on {len(data.molecules) - len(model.training_failures_)} molecules "
           f"({failed} could not be bagged)")
     if data.test_molecules is not None:
-        scores = _evaluate(model, data.test_molecules, data.test_targets, task)
+        scores = _evaluate(model, data.test_molecules, data.test_targets, data.task)
         print(f"test set: {len(data.test_molecules)} molecules, {format_metrics([scores])}")
     model.save(args.out, overwrite=args.force)
     print(f"model saved to {args.out}")
@@ -803,8 +849,9 @@ def _train_parser(sub) -> None:
                    help="target column (default: target)")
     t.add_argument("--id-col", "--id-column", dest="id_column",
                    help="an id column, named in error messages")
-    t.add_argument("--task", choices=TASKS, help="default: regression (class labels are read as "
-                   "text for classification)")
+    t.add_argument("--task", choices=TASKS, help="default: from the targets - text labels or "
+                   "two whole numbers (0/1) are classes, other numbers a regression; 3 to 10 whole "
+                   "numbers are refused as ambiguous. Class labels are read as text")
     t.add_argument("--bags", "--bag-type", dest="bag_type", default="brics",
                    choices=["brics", "recap", "conformers"], help="how a molecule becomes a bag")
     t.add_argument("--cv", type=int, default=5, help="folds of the cross-validation run when the "

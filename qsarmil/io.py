@@ -220,7 +220,8 @@ def _fit(cells: list, width: int, where: str, empty) -> Row:
 def _binary(path: str, gz: bool) -> Iterator:
     """The file's bytes, decompressed where ``gz``; standard input for ``-`` (left open)."""
     if path == STDIN:
-        yield sys.stdin.buffer
+        stream = sys.stdin.buffer
+        yield stream if hasattr(stream, "peek") else io.BufferedReader(stream)
         return
     with open(path, "rb") as raw:
         if not gz:
