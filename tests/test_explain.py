@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from rdkit import Chem
+from rdkit.Chem import AllChem
 from rdkit.Chem.Draw import rdMolDraw2D
 
 from milearn_core import MILRegressor, kid_accuracy
@@ -241,10 +242,12 @@ def test_conformer_explanation_and_3d_html(tmp_path):
     assert "$3Dmol" in page and "cdn.jsdelivr" not in page.split("var $3Dmolpromise")[0][-200:]
     assert page.count("addModel") >= e.mol.GetNumConformers()
     # a conformer that stands out is marked key; flat weights mark none and say so
-    html = conformers_html(e.mol, [0.7, 0.1, 0.1, 0.1])
+    four = Chem.AddHs(Chem.MolFromSmiles("CCCCOc1ccccc1"))
+    assert len(AllChem.EmbedMultipleConfs(four, 4, randomSeed=0)) == 4
+    html = conformers_html(four, [0.7, 0.1, 0.1, 0.1])
     assert "orangeCarbon" in html and "opacity" in html and "key conformer 0" in html
     assert "conformer 0: weight 0.700" in html
-    flat = view_conformers(e.mol, [0.26, 0.24, 0.25, 0.25]).startjs
+    flat = view_conformers(four, [0.26, 0.24, 0.25, 0.25]).startjs
     assert "orangeCarbon" not in flat and "no conformer stands out" in flat
     assert "weights per conformer" in e.caption(signed=False)  # 2-D: nothing per atom to show
     assert e.draws_neutral(signed=False)
