@@ -392,18 +392,8 @@ def draw_grid(explanations: Sequence, ids: Sequence | None = None,
     if signed is None:
         signed = bool(ok) and all(e.has_signed for e in ok)
     labels = _grid_labels(len(explanations), ids, names)
-    mols, values, legends, neutral, instances = [], [], [], [], []
-    for e, label in zip(explanations, labels):
-        if e.status != "ok":
-            mols.append(Chem.Mol()), values.append(np.zeros(0)), neutral.append(True)
-            instances.append(None)
-            legends.append(f"{label}: failed ({e.error})"[:80])
-            continue
-        mols.append(e._heavy_mol())
-        values.append(e.atom_values(signed))
-        neutral.append(e.draws_neutral(signed))
-        instances.append(list(e.instances.atoms))
-        legends.append(e.caption(label, signed, short=True))
+    mols, values, legends, neutral, instances = zip(
+        *(_panel(e, label, signed) for e, label in zip(explanations, labels)))
     drawn = [v for v, flat in zip(values, neutral) if not flat]
     first = ok[0] if ok else None
     title = colorbar_label(signed, *((first.target_name, first.units) if first else ()))
@@ -412,6 +402,14 @@ def draw_grid(explanations: Sequence, ids: Sequence | None = None,
             if signed and any(e.baseline is not None for e in ok) else "")
     return _grid(mols, values, legends, scale, neutral, instances, per_row, panel, fmt,
                  atom_labels, colorbar, note)
+
+
+def _panel(e, label: str, signed: bool) -> tuple:
+    """(molecule, atom values, legend, neutral?, atoms per instance) of one grid panel."""
+    if e.status != "ok":
+        return Chem.Mol(), np.zeros(0), f"{label}: failed ({e.error})"[:80], True, None
+    return (e._heavy_mol(), e.atom_values(signed), e.caption(label, signed, short=True),
+            e.draws_neutral(signed), list(e.instances.atoms))
 
 
 def shared_vmax(explanations: Sequence, signed: bool | None = None) -> float:

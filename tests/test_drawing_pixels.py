@@ -112,3 +112,15 @@ def test_flat_weights_draw_neutral_and_say_so():
     assert _saturation(grid[: PANEL[1], : PANEL[0]]).max() < 30
     assert (_saturation(grid[: PANEL[1], PANEL[0]:]) > 80).sum() > 100
     assert "no instance stands out" in draw_grid([flat], fmt="svg")
+
+
+def test_grid_legends_name_ids_and_failed_rows():
+    failed = Explanation(smiles="C1CC", prediction=None, status="failed",
+                         error="unclosed ring", mol=None, instances=None)
+    svg = draw_grid([_explanation([0.0, -2.0]), failed], ids=["M1", "M2"],
+                    names=["butylbenzene", "broken"])
+    assert "M1 butylbenzene: -1.50 = 0.50 + (-2.00)" in svg
+    assert "M2 broken: failed (unclosed ring)" in svg
+    assert "legend: prediction = baseline + (sum of contributions)" in svg
+    assert "contribution to logS (log mol/L)" in svg
+    assert _rgb(draw_grid([failed, failed], fmt="png")).shape[1] == 2 * PANEL[0]
