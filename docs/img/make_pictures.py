@@ -2,7 +2,8 @@
 
 Trains the default fragment model on the bundled solubility training split (about a minute)
 unless a saved model folder is given, then draws aspirin, sodium acetate and imatinib alone,
-erythromycin with fragment labels, and a grid of 12 drugs on one shared colour scale.
+erythromycin with fragment labels, a grid of 12 drugs on one shared colour scale, and
+18-crown-6 flagged as outside the applicability domain.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from qsarmil.data import load_dataset
+from qsarmil.domain import ApplicabilityDomain
 from qsarmil.explain import draw_grid
 from qsarmil.featurize import MoleculeBagger
 from qsarmil.model import QSARModel
@@ -30,6 +32,7 @@ DRUGS = {
     "atenolol": "CC(C)NCC(O)COc1ccc(CC(N)=O)cc1",
     "chloramphenicol": "OCC(NC(=O)C(Cl)Cl)C(O)c1ccc([N+](=O)[O-])cc1",
 }
+CROWN = "C1COCCOCCOCCOCCOCCO1"
 ERYTHROMYCIN = ("CC[C@@H]1[C@@]([C@@H]([C@H](C(=O)[C@@H](C[C@@]([C@@H]([C@H]([C@@H]([C@H]"
                 "(C(=O)O1)C)O[C@H]2C[C@@]([C@H]([C@@H](O2)C)O)(C)OC)C)O[C@H]3[C@@H]([C@H]"
                 "(C[C@H](O3)C)N(C)C)O)(C)O)C)C)O)(C)O")
@@ -62,6 +65,13 @@ def main(folder: str | None = None) -> None:
     (ery,) = _explain(model, [ERYTHROMYCIN])
     (OUT / "after_erythromycin_labels.png").write_bytes(
         ery.draw(fmt="png", name="erythromycin", atom_labels=True))
+    data = load_dataset("solubility")
+    train = data[data.split == "train"]
+    domain = ApplicabilityDomain().fit(train.smiles, train.target)
+    (crown,) = _explain(model, [CROWN])
+    crown.domain = domain.score([CROWN], [crown.prediction]).iloc[0].to_dict()
+    (OUT / "after_18-crown-6_domain.png").write_bytes(
+        crown.draw(fmt="png", name="18-crown-6", atom_labels=True))
     (OUT / "after_grid_12_drugs.png").write_bytes(draw_grid(explanations, names=names, fmt="png"))
     (OUT / "after_grid_12_drugs_labels.png").write_bytes(
         draw_grid(explanations, names=names, fmt="png", atom_labels=True))
