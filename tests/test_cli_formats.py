@@ -342,3 +342,22 @@ def test_help_imports_nothing_heavy():
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "HEAVY []"
     assert "--smiles-col" in done.stdout and "--explain" in done.stdout and "--task" in done.stdout
+
+
+def test_scoring_goes_through_the_execution_layer(model_dir, tmp_path, monkeypatch):
+    import qsarmil.scale as scale
+
+    calls = []
+    real = scale.predict_chunks
+
+    def recording(model, chunks, **kwargs):
+        calls.append(kwargs)
+        return real(model, chunks, **{**kwargs, "n_jobs": 1, "scheduler": None})
+
+    write_csv(tmp_path / "q.csv", QUERY)
+    assert run("predict", model_dir, tmp_path / "q.csv", "-o", tmp_path / "plain.csv") == 0
+    monkeypatch.setattr(scale, "predict_chunks", recording)
+    assert run("predict", model_dir, tmp_path / "q.csv", "--n-jobs", "2", "--scheduler",
+               "tcp://127.0.0.1:8786", "-o", tmp_path / "routed.csv") == 0
+    assert calls == [{"n_jobs": 2, "scheduler": "tcp://127.0.0.1:8786", "model_path": str(model_dir)}]
+    assert read_csv(tmp_path / "routed.csv") == read_csv(tmp_path / "plain.csv")
