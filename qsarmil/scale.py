@@ -9,9 +9,11 @@ order, whichever engine runs them:
   ``dask.distributed.Client``: the chunks are tasks on the cluster. Dask is optional
   (``pip install qsarmil[dask]``) and is only imported here.
 
-Each worker loads the model once: from ``model_path`` (a folder saved with
-:meth:`QSARModel.save`, read through the safe loader and cached per worker process), or, for
-Dask without a path, a copy of the model object scattered once to every worker. At most a few
+Each worker gets the model once. Local workers load ``model_path`` (a folder saved with
+:meth:`QSARModel.save`, read through the safe loader and cached per worker process; without
+one, the model is saved once to a temporary folder). Dask workers, which may not share this
+machine's disks, get one copy of the model object each (``client.scatter``), or load
+``model_path`` when only a path is given. At most a few
 chunks per worker are in flight, and a chunk is only submitted once the caller has taken the
 result of an earlier one, so memory does not grow with the stream, however slow the consumer.
 """
@@ -54,9 +56,9 @@ def predict_chunks(model: QSARModel | None, chunks: Iterable[Sequence[str]], *, 
     scheduler : str or dask.distributed.Client, optional
         Run on this Dask cluster (an address is connected to, and closed after the stream).
     model_path : path, optional
-        The model's saved folder. Workers load it once each (Dask workers must be able to read
-        it); without it local workers get a copy saved to a temporary folder, and Dask workers
-        a copy of ``model`` scattered once to each.
+        The model's saved folder. Local workers load it once each (without it, from a copy
+        saved to a temporary folder). Dask workers get ``model`` scattered once to each, and
+        load ``model_path`` only when ``model`` is None (then they must be able to read it).
 
     Yields
     ------
@@ -196,8 +198,8 @@ def _on_dask(client_class: type, scheduler, model: QSARModel | None, model_path,
     own = isinstance(scheduler, (str, os.PathLike))
     client = client_class(str(scheduler), set_as_default=False) if own else scheduler
     try:
-        source = (os.path.realpath(model_path) if model_path is not None
-                  else client.scatter(model, broadcast=True, hash=False))
+        source = (client.scatter(model, broadcast=True, hash=False) if model is not None
+                  else os.path.realpath(model_path))
         threads = sum(client.nthreads().values()) or 1
         window = max(2, _IN_FLIGHT_PER_WORKER * threads)
 

@@ -139,7 +139,7 @@ def cluster():
 def test_dask_client_gives_the_local_rows_in_order(fitted, expected, cluster, source):
     model, path, smiles = fitted
     _, client = cluster
-    model_path = path if source == "model folder" else None
+    model, model_path = (None, path) if source == "model folder" else (model, path)
     tables = predict_chunks(model, iter(chunked(smiles)), scheduler=client, model_path=model_path)
     assert_same_rows(tables, expected)
     assert client.status == "running"  # a client we were given stays open
@@ -157,5 +157,5 @@ def test_dask_stops_when_the_caller_does(fitted, cluster):
     model, path, _ = fitted
     _, client = cluster
     stream = (["CCO", "CCN"] for _ in count())
-    first = list(islice(predict_chunks(model, stream, scheduler=client, model_path=path), 2))
+    first = list(islice(predict_chunks(None, stream, scheduler=client, model_path=path), 2))
     assert [list(t.index) for t in first] == [[0, 1], [2, 3]]
