@@ -46,7 +46,7 @@ PICTURE_COLUMN = "picture"
 SMILES_NAMES = ("smiles", "canonical_smiles", "isomeric_smiles", "mol", "smi")
 TASKS = ("regression", "classification")
 _PREFIX = "qsarmil_"
-_CHUNK = 5000  # rows scored per call: memory stays bounded by the chunk, not the file
+_CHUNK = 2000  # rows scored per call: memory stays bounded by the chunk, not the file
 _EXPLAIN_CHUNK = 500  # explanations hold instance tables and molecules: smaller chunks
 _TOP_FRAGMENTS = 3
 _MAX_PICTURES = 1000  # openpyxl holds pictures in memory until the workbook is saved
@@ -504,6 +504,8 @@ def predict(args) -> None:
     pictures = args.pictures if args.pictures is not None else args.explain and kind == ".xlsx"
     if pictures and kind != ".xlsx":
         raise CommandError("--pictures needs an .xlsx output")
+    if args.scheduler and (args.explain or pictures):
+        raise CommandError("--explain runs in this process, not on a Dask cluster; drop --scheduler")
     with open_table(args.input) as table:
         source = _source(table, args.smiles_column, args.id_column, args.input)
         model = _load_model(args.model)
@@ -743,10 +745,10 @@ def fold_metrics(task: str, y_true: Sequence, predicted: Sequence, proba=None,
 
 def _evaluate(model, molecules: list, targets: list, task: str) -> dict[str, float]:
     """Metrics of a fitted model on held-out molecules."""
-    predicted = model.predict(molecules)
+    table = model.predict_table(molecules)
     classes = _classes(model)
-    proba = model.predict_proba(molecules) if classes else None
-    return fold_metrics(task, targets, predicted, proba, classes)
+    proba = table[[f"proba_{c}" for c in classes]].to_numpy() if classes else None
+    return fold_metrics(task, targets, table.prediction.to_numpy(), proba, classes)
 
 
 def cross_validate(model, data: TrainingData, folds: int, seed: int, steps: Steps

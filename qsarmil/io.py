@@ -50,7 +50,7 @@ _GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 # What a failed SDF row carries: a molecule without atoms (reads back as an empty molecule).
 EMPTY_MOLBLOCK = "\n     qsarmil\n\n  0  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n"
 # Picture cells in XLSX: size in pixels, and the row height / column width that hold it.
-PICTURE_SIZE = (300, 200)
+PICTURE_SIZE = (400, 300)
 _PICTURE_ROW_POINTS = PICTURE_SIZE[1] * 0.75 + 4
 _PICTURE_COLUMN_CHARS = PICTURE_SIZE[0] / 7 + 2
 
