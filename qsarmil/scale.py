@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # heavy imports stay out of `import qsarmil.scale`
 
     from .model import QSARModel
 
-__all__ = ["predict_chunks", "DASK_HINT"]
+__all__ = ["predict_chunks", "load_cached", "DASK_HINT"]
 
 DASK_HINT = "scheduler= needs Dask's distributed scheduler: pip install qsarmil[dask]"
 _IN_FLIGHT_PER_WORKER = 4  # chunks per worker in flight: workers stay busy, memory bounded
@@ -79,8 +79,9 @@ def predict_chunks(model: QSARModel | None, chunks: Iterable[Sequence[str]], *, 
     if scheduler is not None:
         client_class = _dask_client_class()
         return _on_dask(client_class, scheduler, model, model_path, tasks)
-    if _n_workers(n_jobs) > 1:
-        return _on_local_workers(_n_workers(n_jobs), model, model_path, tasks)
+    workers = _n_workers(n_jobs)
+    if workers > 1:
+        return _on_local_workers(workers, model, model_path, tasks)
     return _in_process(model if model is not None else load_cached(model_path), tasks)
 
 
