@@ -152,11 +152,14 @@ def test_sdf_out_reads_back_with_properties(model_dir, data, tmp_path):
     assert back[1].GetProp("note") == "two\nlines"
 
 
-def test_sdf_out_refuses_what_a_property_cannot_hold(model_dir, tmp_path, capsys):
-    write_csv(tmp_path / "q.csv", [["smiles", "note"], ["CCO", "a\n\nb"]])
+@pytest.mark.parametrize("header,cell,message", [
+    ("note", "a\n\nb", "empty line"), ("note", "x\n$$$$\ny", "'$$$$' line"),
+    ("a<b>", "x", "cannot be an SD property name"), ("", "x", "cannot be an SD property name")])
+def test_sdf_out_refuses_what_a_record_cannot_hold(model_dir, tmp_path, capsys, header, cell, message):
+    write_csv(tmp_path / "q.csv", [["smiles", header], ["CCO", cell]])
     assert run("predict", model_dir, tmp_path / "q.csv", "-o", tmp_path / "out.sdf") == 2
-    assert "empty line" in capsys.readouterr().err
-    assert not (tmp_path / "out.sdf").exists()
+    assert message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.csv"]
 
 
 def test_stdin(model_dir, tmp_path, monkeypatch):
