@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from ..bags import (
     FLOAT64_MAX_ABS,
@@ -95,7 +96,11 @@ class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
         folds = KFold(cv, shuffle=True, random_state=self.random_state)
         search = GridSearchCV(Ridge(fit_intercept=self.fit_intercept, tol=1e-6),
                               {"alpha": list(self.alphas)}, cv=folds, scoring="neg_mean_squared_error")
-        ridge = search.fit(_bag_sums(pack_bags(bags)), y).best_estimator_
+        # One BLAS thread: the solves are many small calls where threads only add overhead
+        # (1025 solubility molecules: 1.36 s against 1.54 s; 20 molecules on a loaded 2-core
+        # machine: 0.9 s against 42 s).
+        with threadpool_limits(1):
+            ridge = search.fit(_bag_sums(pack_bags(bags)), y).best_estimator_
         self.coef_ = ridge.coef_
         self.intercept_ = ridge.intercept_
         self.alpha_ = float(ridge.alpha)
