@@ -24,7 +24,7 @@ import zipfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 
 from .io import (
@@ -283,9 +283,11 @@ class Scoring:
     n_jobs: int = 1
     scheduler: str | None = None
     model_path: str | None = None
+    passed: list[str] = field(default_factory=list)  # the model's columns after "error"
 
     def columns(self) -> list[str]:
-        names = ["prediction", *(f"proba_{c}" for c in self.classes), "status", "error"]
+        names = ["prediction", *(f"proba_{c}" for c in self.classes), "status", "error",
+                 *self.passed]
         if self.explain:
             names += EXPLAIN_COLUMNS
         if self.pictures:
@@ -356,10 +358,12 @@ class Scoring:
 
     def _predicted(self, chunk: list, table) -> list[list]:
         proba = self._probabilities(chunk, table)
+        passed = table[self.passed].to_numpy(dtype=object)
         out = []
         for k, res in enumerate(table.itertuples(index=False)):
             extra = [] if proba is None else [_plain(p) for p in proba[k]]
-            out.append([_plain(res.prediction), *extra, res.status, res.error])
+            out.append([_plain(res.prediction), *extra, res.status, res.error,
+                        *(_plain(v) for v in passed[k])])
         return out
 
     def _probabilities(self, chunk: list, table):
@@ -374,9 +378,13 @@ class Scoring:
     def _explained(self, chunk: list, done: int) -> list[list]:
         out = []
         proba = self.model.predict_proba(chunk) if self.classes else None
+        passed = (self.model.predict_table(chunk)[self.passed].to_numpy(dtype=object)
+                  if self.passed else None)
         for k, e in enumerate(self.model.explain(chunk)):
             extra = [] if proba is None else [_plain(p) for p in proba[k]]
-            values = [_plain(e.prediction), *extra, e.status, e.error, *top_fragments(e.instances)]
+            more = [] if passed is None else [_plain(v) for v in passed[k]]
+            values = [_plain(e.prediction), *extra, e.status, e.error, *more,
+                      *top_fragments(e.instances)]
             if self.pictures:
                 values.append(Picture(_picture(e)) if done + k < self.pictures else None)
             out.append(values)
@@ -512,7 +520,8 @@ def predict(args) -> None:
         _configure(model, args.n_jobs)
         scoring = Scoring(model, _classes(model), explain=args.explain or pictures,
                           pictures=args.max_pictures if pictures else 0, sdf_out=kind == ".sdf",
-                          n_jobs=args.n_jobs, scheduler=args.scheduler, model_path=args.model)
+                          n_jobs=args.n_jobs, scheduler=args.scheduler, model_path=args.model,
+                          passed=_passed_columns(model))
         names = added_columns(table.header, scoring.columns())
         header = [*table.header, *names]
         tally = Tally()
@@ -532,6 +541,13 @@ def _configure(model, n_jobs: int) -> None:
     bagger = getattr(model, "bagger_", None)
     if bagger is not None:
         bagger.set_params(n_jobs=n_jobs, progress=False)
+
+
+def _passed_columns(model) -> list[str]:
+    """The model's own table columns after ``error`` (``stripped``, applicability domain, ...),
+    copied to the output as they are."""
+    columns = list(model.predict_table([]).columns)
+    return columns[columns.index("error") + 1:]
 
 
 def _classes(model) -> list:

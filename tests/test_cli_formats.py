@@ -228,13 +228,26 @@ def test_explain_columns(model_dir, tmp_path):
     write_csv(tmp_path / "q.csv", QUERY)
     assert run("predict", model_dir, tmp_path / "q.csv", "--explain", "-o", tmp_path / "out.csv") == 0
     out = read_csv(tmp_path / "out.csv")
-    assert out[0][3:] == ["prediction", "status", "error", "top_fragment", "top_contribution",
-                          "fragments"]
-    ok = out[3]   # phenol: BRICS gives one fragment, or several with signed contributions
-    assert ok[6] and float(ok[7]) != 0
-    assert re.fullmatch(r"[^;]+:[+-]\d+\.\d\d(; [^;]+:[+-]\d+\.\d\d){0,2}", ok[8]), ok[8]
-    assert ok[8].startswith(f"{ok[6]}:")
-    assert out[2][6:] == ["", "", ""]          # a failed row has no fragments
+    header = out[0]
+    assert header[3:6] == ["prediction", "status", "error"]
+    assert header[-3:] == ["top_fragment", "top_contribution", "fragments"]
+    assert "stripped" in header[6:-3]  # the model's own columns come before the explanation
+    ok = dict(zip(header, out[3]))  # phenol: one fragment, or several with signed contributions
+    assert ok["top_fragment"] and float(ok["top_contribution"]) != 0
+    assert re.fullmatch(r"[^;]+:[+-]\d+\.\d\d(; [^;]+:[+-]\d+\.\d\d){0,2}", ok["fragments"])
+    assert ok["fragments"].startswith(f"{ok['top_fragment']}:")
+    assert out[2][-3:] == ["", "", ""]          # a failed row has no fragments
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_stripped_counter_ions_are_reported(model_dir, tmp_path, explain):
+    write_csv(tmp_path / "q.csv", [["smiles"], ["CC(=O)[O-].[Na+]"], ["CC(=O)O"], ["Cl.CCN"]])
+    flags = ["--explain"] if explain else []
+    assert run("predict", model_dir, tmp_path / "q.csv", *flags, "-o", tmp_path / "out.csv") == 0
+    out = read_csv(tmp_path / "out.csv")
+    stripped = out[0].index("stripped")
+    assert [r[stripped] for r in out[1:]] == ["Na+", "", "HCl"]
+    assert out[1][1] == out[2][1]  # sodium acetate is scored as acetic acid
 
 
 def test_xlsx_pictures(model_dir, tmp_path, capsys):
