@@ -146,15 +146,16 @@ class Explanation:
 
     def draw(self, signed: bool | None = None, fmt: str = "svg", size=(450, 350),
              atom_labels: bool = False, vmax: float | None = None, name: str | None = None,
-             colorbar: bool = True) -> str | bytes:
+             colorbar: bool = True, short: bool = False) -> str | bytes:
         """2-D drawing, fragments coloured by signed contribution (default where the model
         gives them: red raises, blue lowers, white 0) or by weight (white -> purple), with a
         colour bar. Flat weights draw without colour. ``vmax``: the |value| of full colour
-        (default: this molecule's largest); ``atom_labels``: one value per fragment."""
+        (default: this molecule's largest); ``atom_labels``: one value per fragment;
+        ``short``: the short legend of :meth:`caption` (where a report states the baseline)."""
         signed = self.has_signed if signed is None else signed
         return draw_molecule(
             self._heavy_mol(), self.atom_values(signed), signed=signed,
-            legend=self.caption(name, signed), size=size, fmt=fmt, atom_labels=atom_labels,
+            legend=self.caption(name, signed, short), size=size, fmt=fmt, atom_labels=atom_labels,
             scale=vmax, instances=list(self.instances.atoms), colorbar=colorbar,
             colorbar_title=colorbar_label(signed, self.target_name, self.units),
             neutral=self.draws_neutral(signed))

@@ -32,6 +32,7 @@ from milearn_core import (
 from milearn_core.nn import INSTANCE_POOLINGS
 from milearn_core.persist import ModelFileError, atomic_path, new_file_mode
 
+from .domain import ApplicabilityDomain
 from .featurize import MoleculeBagger
 from .standardize import MoleculeError
 
@@ -180,6 +181,9 @@ class QSARModel(BaseEstimator):
         "auto": on for conformer bags and 2-D descriptor sets other than Morgan counts (their
         scales differ by orders of magnitude), off for Morgan counts (kept sparse, and their
         unscaled counts keep additive contributions per atom environment).
+    target_name, units : str, optional
+        What is predicted and its units (e.g. "logS", "log mol/L"), shown on colour bars,
+        legends and reports; default "prediction" and none.
 
     Attributes
     ----------
@@ -190,14 +194,21 @@ class QSARModel(BaseEstimator):
         Classifiers only: class labels, in the order of :meth:`predict_proba`'s columns.
     training_failures_ : list of Failure
         Training molecules that could not be bagged (left out of the fit).
+    domain_ : ApplicabilityDomain or None
+        Fitted on the standardised training molecules (and, for regression, their targets);
+        None for models saved before it existed. Adds the domain columns of
+        :meth:`predict_table`.
     """
 
     def __init__(self, bagger: MoleculeBagger | None = None, estimator=None,
-                 task: str = "auto", scale_features="auto"):
+                 task: str = "auto", scale_features="auto", target_name: str | None = None,
+                 units: str | None = None):
         self.bagger = bagger
         self.estimator = estimator
         self.task = task
         self.scale_features = scale_features
+        self.target_name = target_name
+        self.units = units
 
     def _wants_scaling(self) -> bool:
         if self.scale_features != "auto":
@@ -279,6 +290,9 @@ class QSARModel(BaseEstimator):
                            else default_estimator(task, self.bagger_.bag_type))
         self.estimator_.fit(bags, y[self.bagger_.valid_index_])
         self.task_ = task
+        self.domain_ = ApplicabilityDomain().fit(
+            _domain_mols(self.bagger_.provenance_),
+            y[self.bagger_.valid_index_] if task == "regression" else None)
         return self
 
     def _scale(self, bags):
@@ -342,6 +356,14 @@ class QSARModel(BaseEstimator):
         (e.g. "HCl", "Na+"), empty when none were. Classifiers add a ``proba_<class>`` column
         per class after ``prediction``. Failed rows: see :meth:`predict` and
         :meth:`predict_proba`.
+
+        Applicability domain (models with a ``domain_``; those saved before it have none and
+        lack these columns), after ``stripped``: ``in_domain`` (True/False), ``max_similarity``
+        (largest Tanimoto similarity to a training molecule), ``unseen_fraction`` (share of
+        atom environments never seen in training) and, for regression,
+        ``prediction_in_range`` (within the training targets' range); see
+        :mod:`qsarmil.domain`. Failed rows have None in the flag columns and NaN in the
+        numbers.
 
         ``smiles`` may be any iterable (a single string is one molecule); it is scored in
         chunks of ``chunk_size``, so memory beyond the result table stays flat.
@@ -427,7 +449,26 @@ class QSARModel(BaseEstimator):
                    "prediction": pd.Series(predictions, dtype=predictions.dtype)}
         columns.update(zip(proba_columns, probabilities.T))
         columns.update(status=status, error=errors, stripped=stripped)
+        columns.update(self._domain_columns(bagger.provenance_, valid, predictions))
         return pd.DataFrame(columns), per_molecule
+
+    def _domain_columns(self, provenance, valid: np.ndarray, predictions: np.ndarray) -> dict:
+        """Domain columns for one batch (see :meth:`predict_table`); {} without a domain."""
+        domain = getattr(self, "domain_", None)
+        if domain is None:
+            return {}
+        n = len(predictions)
+        regression = self.task_ == "regression"
+        names = ["in_domain", "max_similarity", "unseen_fraction"]
+        names += ["prediction_in_range"] if regression else []
+        out = {name: (np.full(n, np.nan) if name in ("max_similarity", "unseen_fraction")
+                      else np.full(n, None, dtype=object)) for name in names}
+        if len(valid):
+            scores = domain.score(_domain_mols(provenance),
+                                  predictions[valid] if regression else None)
+            for name in names:
+                out[name][valid] = scores[name].to_numpy()
+        return out
 
     def explain(self, smiles):
         """Explain one molecule (a SMILES string) or several (a list).
@@ -445,20 +486,26 @@ class QSARModel(BaseEstimator):
         intercept = (getattr(self.estimator_, "intercept_", None)
                      if self.task_ == "regression" else None)
         baseline = float(intercept) if intercept is not None and np.ndim(intercept) == 0 else None
+        domain_names = [c for c in _DOMAIN_COLUMNS if c in table]
         out = []
         for row, frame in enumerate(instances):
             prov = provenance.get(row)
+            domain = ({c: table[c].iloc[row] for c in domain_names}
+                      if domain_names and prov else None)
             out.append(Explanation(
                 smiles=items[row], prediction=table.prediction.iloc[row],
                 status=table.status.iloc[row], error=table.error.iloc[row],
                 mol=prov.mol if prov else None, instances=frame,
-                baseline=baseline if frame is not None and "contribution" in frame else None))
+                baseline=baseline if frame is not None and "contribution" in frame else None,
+                target_name=self.target_name or "prediction", units=self.units or "",
+                domain=domain))
         if single and out[0].status != "ok":
             raise MoleculeError(f"row 0 ({items[0]!r}): {out[0].error}")
         return out[0] if single else out
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
-        """Save to the folder ``path``: ``qsarmil.json`` (settings) + ``estimator.safetensors``.
+        """Save to the folder ``path``: ``qsarmil.json`` (settings), ``estimator.safetensors``
+        and ``domain.json`` (the applicability domain, where the model has one).
 
         A new folder is written whole and renamed into place. An existing folder is written
         into only when it is empty or holds a model saved here before (then ``overwrite=True``
@@ -486,6 +533,8 @@ class QSARModel(BaseEstimator):
         else:
             self._write_files(target, config)
             (target / _LEGACY_ESTIMATOR_FILE).unlink(missing_ok=True)  # written by older versions
+            if config["domain_file"] is None:  # a stale domain of the model replaced
+                (target / _DOMAIN_FILE).unlink(missing_ok=True)
 
     def _config(self) -> dict:
         scaler = None if self.scaler_ is None else {
@@ -493,10 +542,15 @@ class QSARModel(BaseEstimator):
             "scale": self.scaler_.transformer_.scale_.tolist()}
         return {"format": _FORMAT, "version": _VERSION, "task": self.task_, "scaler": scaler,
                 "scale_features": self.scale_features, "bagger": self.bagger_.get_params(),
-                "estimator_file": _ESTIMATOR_FILE}
+                "estimator_file": _ESTIMATOR_FILE,
+                "domain_file": _DOMAIN_FILE if getattr(self, "domain_", None) else None,
+                "target_name": self.target_name, "units": self.units}
 
     def _write_files(self, folder: Path, config: dict) -> None:
         self.estimator_.save(folder / _ESTIMATOR_FILE)
+        if config["domain_file"] is not None:
+            with atomic_path(folder / _DOMAIN_FILE) as tmp:
+                tmp.write_text(json.dumps(self.domain_.to_dict(), separators=(",", ":")))
         with atomic_path(folder / _CONFIG_FILE) as tmp:  # written last: the folder's marker
             tmp.write_text(json.dumps(config, indent=2))
 
@@ -504,8 +558,10 @@ class QSARModel(BaseEstimator):
     def load(cls, path: str | os.PathLike, device: str = "cpu") -> QSARModel:
         """Load a model saved with :meth:`save`.
 
-        Only the two files :meth:`save` writes are read, each checked (see
-        :mod:`milearn_core.persist`); nothing in the folder is executed or imported.
+        Only the files :meth:`save` writes are read, each checked (see
+        :mod:`milearn_core.persist` and :meth:`ApplicabilityDomain.from_dict`); nothing in the
+        folder is executed or imported. Folders saved before version 3 load with
+        ``domain_ = None``.
 
         Raises
         ------
@@ -518,7 +574,8 @@ class QSARModel(BaseEstimator):
             bagger = _checked_bagger(config["bagger"])
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: bagger settings not understood ({exc})") from None
-        model = cls(bagger=clone(bagger), task=config["task"], scale_features=config["scale_features"])
+        model = cls(bagger=clone(bagger), task=config["task"], scale_features=config["scale_features"],
+                    target_name=config.get("target_name"), units=config.get("units"))
         model.bagger_ = bagger
         model.task_ = config["task"]
         model.estimator_ = load_model(_plain_file(path, config["estimator_file"]), device=device)
@@ -527,6 +584,7 @@ class QSARModel(BaseEstimator):
                                  f"{config['task']!r}")
         model.scaler_ = _scaler(path, config["scaler"], getattr(model.estimator_, "n_features_in_", None))
         model.training_failures_ = []
+        model.domain_ = _read_domain(path, config.get("domain_file"))
         return model
 
 
@@ -576,11 +634,27 @@ def _checked_targets(y, n_molecules: int, task: str) -> np.ndarray:
 
 
 _FORMAT = "qsarmil.QSARModel"
-_VERSION = 2  # 2: the estimator is a milearn_core safetensors file (1 also allowed skops)
+# 2: the estimator is a milearn_core safetensors file (1 also allowed skops); 3: domain.json,
+# target_name and units
+_VERSION = 3
 _CONFIG_FILE, _ESTIMATOR_FILE, _LEGACY_ESTIMATOR_FILE = ("qsarmil.json", "estimator.safetensors",
                                                          "estimator.skops")
+_DOMAIN_FILE = "domain.json"
 _MAX_CONFIG_BYTES = 1024**2
-_OUR_FILES = {_CONFIG_FILE, _ESTIMATOR_FILE, _LEGACY_ESTIMATOR_FILE}
+# A domain holds each training molecule's fingerprint bits: ~180 KB for the 1025 solubility
+# molecules, so 200 MB covers about a million; the size is checked before anything is read.
+_MAX_DOMAIN_BYTES = 200 * 1024**2
+_MAX_NAME_LENGTH = 200  # target_name, units
+_OUR_FILES = {_CONFIG_FILE, _ESTIMATOR_FILE, _LEGACY_ESTIMATOR_FILE, _DOMAIN_FILE}
+_DOMAIN_COLUMNS = ("in_domain", "max_similarity", "unseen_fraction", "prediction_in_range")
+_KEYS_V2 = frozenset({"format", "version", "task", "scaler", "scale_features", "bagger",
+                      "estimator_file"})
+_KEYS = {1: _KEYS_V2, 2: _KEYS_V2, 3: _KEYS_V2 | {"domain_file", "target_name", "units"}}
+
+
+def _domain_mols(provenance) -> list[Chem.Mol]:
+    """The standardised molecules of a bagged batch, without explicit hydrogens."""
+    return [Chem.RemoveHs(p.mol) if p.conformer_ids else p.mol for p in provenance]
 
 
 def check_save_folder(path: str | os.PathLike, overwrite: bool = False) -> Path | None:
@@ -636,13 +710,14 @@ def _read_config(path: Path) -> dict:
         config = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
         raise ModelFileError(f"{path}: not a saved QSARModel ({type(exc).__name__}: {exc})") from None
-    expected = {"format", "version", "task", "scaler", "scale_features", "bagger", "estimator_file"}
     if not isinstance(config, dict) or config.get("format") != _FORMAT:
         raise ModelFileError(f"{path}: not a saved QSARModel")
+    version = config.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version not in _KEYS:
+        raise ModelFileError(f"{path}: saved by an unknown version ({version!r}) of qsarmil")
+    expected = _KEYS[version]
     if set(config) != expected:
         raise ModelFileError(f"{path}: settings have keys {sorted(config)}, expected {sorted(expected)}")
-    if config["version"] not in (1, _VERSION) or isinstance(config["version"], bool):
-        raise ModelFileError(f"{path}: saved by an unknown version ({config['version']!r}) of qsarmil")
     if config["task"] not in ("regression", "classification"):
         raise ModelFileError(f"{path}: unknown task {config['task']!r}")
     if config["scale_features"] not in ("auto", True, False):
@@ -653,7 +728,39 @@ def _read_config(path: Path) -> dict:
     if config["estimator_file"] != _ESTIMATOR_FILE:
         raise ModelFileError(f"{path}: estimator file {config['estimator_file']!r} is not "
                              f"{_ESTIMATOR_FILE!r}")
+    if config.get("domain_file") not in (None, _DOMAIN_FILE):
+        raise ModelFileError(f"{path}: domain file {config['domain_file']!r} is not "
+                             f"{_DOMAIN_FILE!r}")
+    for key in ("target_name", "units"):
+        value = config.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > _MAX_NAME_LENGTH):
+            raise ModelFileError(f"{path}: {key} must be text of at most {_MAX_NAME_LENGTH} "
+                                 f"characters")
     return config
+
+
+def _read_domain(path: Path, name: str | None) -> ApplicabilityDomain | None:
+    """The saved applicability domain (None where the folder has none), size-capped and
+    checked by :meth:`ApplicabilityDomain.from_dict`."""
+    if name is None:
+        return None
+    file = _plain_file(path, name)
+    if file.stat().st_size > _MAX_DOMAIN_BYTES:
+        raise ModelFileError(f"{file}: larger than {_MAX_DOMAIN_BYTES} bytes")
+    try:
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as fh:
+            raw = fh.read(_MAX_DOMAIN_BYTES + 1)
+        if len(raw) > _MAX_DOMAIN_BYTES:
+            raise ModelFileError(f"{file}: larger than {_MAX_DOMAIN_BYTES} bytes")
+        state = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{file}: not a saved applicability domain "
+                             f"({type(exc).__name__}: {exc})") from None
+    try:
+        return ApplicabilityDomain.from_dict(state)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{file}: {exc}") from None
 
 
 def _plain_file(folder: Path, name: str) -> Path:

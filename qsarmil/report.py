@@ -1,71 +1,311 @@
-"""An HTML report for a set of molecules: predictions, instance weights and drawings.
+"""An HTML report for a set of molecules: a sortable table, drawings on one colour scale.
 
-One self-contained file (inline SVG, no scripts, no server) that any browser opens offline.
+One self-contained file that any browser opens offline: drawings are inline SVG, fragment
+pictures are data URIs, the only scripts are a small table sorter and, for conformer models,
+3Dmol.js inlined for the 3-D views. Nothing is fetched from the network.
+
+The table holds one row per input (failed rows with their error): ID and name where given,
+the SMILES, the numeric prediction (sortable: click a header), class probabilities
+(classifiers), the applicability-domain flag (models that have one), and the top contributing
+fragments as small structure pictures. The baseline (additive models) and the units are stated
+once at the top; every drawing uses one shared colour scale (:func:`~qsarmil.explain.shared_vmax`),
+so equal colours mean equal values across molecules.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import math
 import os
 from collections.abc import Sequence
 
+import numpy as np
+from rdkit import Chem
+from rdkit.Chem import rdDepictor
+from rdkit.Chem.Draw import rdMolDraw2D
+
 from milearn_core.persist import atomic_path
+
+from .explain import ColorScale, _3dmol_js, colorbar_label, conformer_note, shared_vmax, view_conformers
 
 __all__ = ["render_report", "write_report"]
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; }
 table { border-collapse: collapse; font-size: 0.9em; }
-td, th { border: 1px solid #ccc; padding: 2px 6px; }
+td, th { border: 1px solid #ccc; padding: 2px 6px; vertical-align: middle; }
+table.sortable th { cursor: pointer; background: #f3f3f3; }
+th[aria-sort=ascending]::after { content: " \\25B2"; }
+th[aria-sort=descending]::after { content: " \\25BC"; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.outside { color: #a00; font-weight: bold; }
 section { border-top: 1px solid #999; margin-top: 1.5em; padding-top: 0.5em; }
 .failed { color: #a00; }
+td.fragments { white-space: nowrap; }
+.fragment { display: inline-block; text-align: center; font-size: 0.8em; margin: 1px;
+            border: 1px solid #ddd; }
+.fragment .value { display: block; padding: 1px 0; }
+"""
+
+# Click a header to sort by it: numbers by their data-sort value (or text), empty cells last.
+_SORTER = """
+(function () {
+  function key(cell) {
+    var v = cell.getAttribute('data-sort');
+    if (v === null) { v = cell.textContent.trim(); }
+    if (v === '') { return null; }
+    var n = Number(v);
+    return isNaN(n) ? v.toLowerCase() : n;
+  }
+  function compare(a, b) {
+    if (typeof a === typeof b) { return a < b ? -1 : a > b ? 1 : 0; }
+    return typeof a === 'number' ? -1 : 1;
+  }
+  document.querySelectorAll('table.sortable').forEach(function (table) {
+    var headers = table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(headers, function (th, col) {
+      th.addEventListener('click', function () {
+        var up = th.getAttribute('aria-sort') !== 'ascending';
+        Array.prototype.forEach.call(headers, function (h) { h.removeAttribute('aria-sort'); });
+        th.setAttribute('aria-sort', up ? 'ascending' : 'descending');
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (r, s) {
+          var a = key(r.cells[col]), b = key(s.cells[col]);
+          if (a === null || b === null) { return (a === null) - (b === null); }
+          return up ? compare(a, b) : compare(b, a);
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      });
+    });
+  });
+})();
 """
 
 
-def _probabilities(model, smiles: list) -> tuple[list[str], list[list[str]]]:
-    """Classifiers: ``proba_<class>`` headers and each row's probabilities as text."""
-    if getattr(model, "task_", None) != "classification":
+def _is_model(source) -> bool:
+    return hasattr(source, "explain") and hasattr(source, "predict_table")
+
+
+def _probabilities(model, smiles: list) -> tuple[list[str], list[list[float]]]:
+    """Classifiers: ``proba_<class>`` headers and each row's probabilities."""
+    if model is None or getattr(model, "task_", None) != "classification":
         return [], [[] for _ in smiles]
     table = model.predict_table(smiles)
     columns = [c for c in table.columns if c.startswith("proba_")]
-    rows = [["" if v != v else f"{v:.3f}" for v in row] for row in table[columns].to_numpy()]
-    return columns, rows
+    return columns, table[columns].to_numpy(dtype=float).tolist()
 
 
-def render_report(model, smiles: Sequence[str], title: str = "qsarmil report") -> str:
-    """HTML text of the report for ``smiles`` scored by a fitted QSARModel (classifiers: with
-    a probability column per class)."""
-    smiles = list(smiles)
-    explanations = model.explain(smiles)
-    proba_headers, probabilities = _probabilities(model, smiles)
+def _labels(n: int, values: Sequence | None, what: str) -> list[str]:
+    if values is None:
+        return [""] * n
+    if len(values) != n:
+        raise ValueError(f"{len(values)} {what} for {n} molecules")
+    return ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+            for v in values]
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _prediction_cell(e) -> str:
+    """Numeric predictions carry their full value in ``data-sort``; labels sort as text."""
+    if e.status != "ok":
+        return "<td class='num' data-sort=''></td>"
+    number = _number(e.prediction)
+    if number is None or isinstance(e.prediction, (bool, np.bool_, str)):
+        return f"<td>{html.escape(str(e.prediction))}</td>"
+    return f"<td class='num' data-sort='{number!r}'>{number:.2f}</td>"
+
+
+def _domain_cell(e) -> str:
+    if e.status != "ok" or e.domain is None:
+        return "<td data-sort=''></td>"
+    note = e.domain_note()
+    if note:
+        reason = html.escape(note.removeprefix("! outside domain: "))
+        return f"<td class='outside' data-sort='1' title='{reason}'>outside: {reason}</td>"
+    return "<td data-sort='0'>in</td>"
+
+
+def _svg_uri(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def _fragment_picture(smiles: str, size: tuple[int, int] = (110, 80)) -> str:
+    """A small plain drawing of a fragment SMILES (``*`` at cut points), as a data URI."""
+    mol = Chem.MolFromSmiles(smiles, sanitize=False)
+    if mol is None:
+        return ""
+    try:
+        mol.UpdatePropertyCache(strict=False)
+        rdDepictor.Compute2DCoords(mol)
+    except (RuntimeError, ValueError):
+        return ""
+    drawer = rdMolDraw2D.MolDraw2DSVG(*size)
+    drawer.drawOptions().clearBackground = False
+    drawer.DrawMolecule(mol)
+    drawer.FinishDrawing()
+    return _svg_uri(drawer.GetDrawingText())
+
+
+def _top_fragments(e, scale: ColorScale, top: int) -> str:
+    """The ``top`` instances by |contribution| (or weight), each a picture with its value
+    on a background of its colour on the shared scale."""
+    if e.status != "ok" or e.is_conformer_bag or top < 1:
+        return "<td></td>" if e.status != "ok" or top < 1 else "<td>conformers: see 3-D view</td>"
+    column = "contribution" if scale.signed and e.has_signed else "weight"
+    values = e.instances[column].to_numpy(dtype=float)
+    order = np.argsort(-np.abs(values), kind="stable")[:top]
+    cells = []
+    for k in order:
+        smiles = e.instances.smiles.iloc[k]
+        colour = scale.color(values[k]) or (1.0, 1.0, 1.0)
+        rgb = ",".join(str(round(255 * c)) for c in colour)
+        picture = _fragment_picture(smiles)
+        image = f"<img alt='{html.escape(smiles)}' src='{picture}'><br>" if picture else ""
+        text = f"{values[k]:+.2f}" if column == "contribution" else f"{values[k]:.2f}"
+        cells.append(f"<span class='fragment' title='{html.escape(smiles)}'>{image}"
+                     f"<span class='value' style='background: rgb({rgb})'>{text}</span></span>")
+    return f"<td class='fragments'>{''.join(cells)}</td>"
+
+
+def _raised(proba_headers: list[str]) -> str:
+    if not proba_headers:
+        return "the prediction"
+    if len(proba_headers) == 2:
+        return f"the probability of {proba_headers[1].removeprefix('proba_')}"
+    return "the probability of the predicted class"
+
+
+def _summary(explanations: list, proba_headers: list[str], scale: ColorScale) -> str:
+    """The header paragraph: counts, target and units, baseline, colour meaning (once)."""
+    ok = [e for e in explanations if e.status == "ok"]
+    failed = len(explanations) - len(ok)
+    outside = sum(bool(e.domain_note()) for e in ok)
+    parts = [f"{len(explanations)} molecules, {failed} failed"
+             + (f", {outside} outside the applicability domain" if any(e.domain for e in ok)
+                else "") + "."]
+    first = ok[0] if ok else None
+    if first is not None and not proba_headers:
+        units = f" ({first.units})" if first.units else ""
+        parts.append(f"Predicted: {first.target_name}{units}.")
+    baselines = {e.baseline for e in ok if e.baseline is not None and e.has_signed}
+    if len(baselines) == 1:
+        parts.append(f"Prediction = baseline {baselines.pop():.3f} + the sum of the fragments' "
+                     f"contributions.")
+    if scale.signed:
+        parts.append(f"Colours: red fragments raise {_raised(proba_headers)}, blue ones lower "
+                     f"it; full colour = {scale.vmax:.3g}, one scale for every picture.")
+    else:
+        parts.append(f"Colours: darker purple = more instance weight; full colour = "
+                     f"{scale.vmax:.3g}, one scale for every picture.")
+    return f"<p class='summary'>{html.escape(' '.join(parts))}</p>"
+
+
+def _section(i: int, e, label: str, signed: bool, vmax: float) -> str:
+    heading = f"{i}: {label + ' - ' if label else ''}{e.smiles}"
+    if e.status != "ok":
+        body = f"<p class='failed'>failed: {html.escape(e.error)}</p>"
+    elif e.is_conformer_bag:
+        weights = e.instances.weight.to_numpy()
+        view = view_conformers(e.mol, weights).write_html()
+        body = f"<p>{html.escape(conformer_note(weights))}</p>{view}{_instance_table(e)}"
+    else:
+        picture = e.draw(signed=signed, vmax=vmax, name=label or None, short=True)
+        body = f"{picture.partition('?>')[2] if picture.startswith('<?xml') else picture}"
+        body += _instance_table(e)
+    return f"<section id='mol{i}'><h2>{html.escape(heading)}</h2>{body}</section>"
+
+
+def _instance_table(e) -> str:
+    table = e.instances.drop(columns=["atoms"])
+    return table.to_html(index=False, float_format=lambda v: f"{v:.3f}")
+
+
+def _sources(source, smiles) -> tuple[object | None, list]:
+    """(model or None, explanations) from a model and molecules, or from explanations."""
+    if _is_model(source):
+        if smiles is None:
+            raise TypeError("a model needs the molecules to report on")
+        smiles = [smiles] if isinstance(smiles, str) else list(smiles)
+        return source, source.explain(smiles)
+    explanations = list(source)
+    if not all(hasattr(e, "status") and hasattr(e, "draw") for e in explanations):
+        raise TypeError("expected a fitted QSARModel or a list of Explanation objects")
+    return None, explanations
+
+
+def render_report(source, smiles: Sequence[str] | None = None, title: str = "qsarmil report",
+                  *, ids: Sequence | None = None, names: Sequence | None = None,
+                  vmax: float | None = None, top: int = 3) -> str:
+    """HTML text of the report.
+
+    Parameters
+    ----------
+    source : QSARModel or list of Explanation
+        A fitted model (then ``smiles`` are explained; classifiers add a probability column
+        per class) or explanations from :meth:`QSARModel.explain`.
+    ids, names : sequences, optional
+        One per molecule, shown in the table and the section headings.
+    vmax : float, optional
+        The |value| of full colour; default: the largest of the set (:func:`shared_vmax`).
+    top : int
+        How many top-contributing fragments to picture per row.
+    """
+    model, explanations = _sources(source, smiles)
+    n = len(explanations)
+    id_labels, name_labels = _labels(n, ids, "ids"), _labels(n, names, "names")
+    proba_headers, probabilities = _probabilities(model, [e.smiles for e in explanations])
+    ok = [e for e in explanations if e.status == "ok"]
+    signed = bool(ok) and all(e.has_signed for e in ok)
+    vmax = shared_vmax(explanations, signed) if vmax is None else float(vmax)
+    first = ok[0] if ok else None
+    scale = ColorScale.shared([], signed, vmax, colorbar_label(
+        signed, *((first.target_name, first.units) if first else ())))
+    has_domain = any(e.domain is not None for e in ok)
+    headers = ["#", "ID", "name", "SMILES", "prediction", *proba_headers,
+               *(["domain"] if has_domain else []), "top fragments", "status", "error"]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     rows = []
     for i, e in enumerate(explanations):
-        pred = "" if e.status != "ok" else html.escape(e.legend().removeprefix("prediction "))
-        proba = "".join(f"<td>{p}</td>" for p in probabilities[i])
-        rows.append(f"<tr><td><a href='#mol{i}'>{i}</a></td><td>{html.escape(e.smiles)}</td>"
-                    f"<td>{pred}</td>{proba}<td>{e.status}</td><td>{html.escape(e.error)}</td></tr>")
-    sections = []
-    for i, e in enumerate(explanations):
-        body = (f"<p class='failed'>failed: {html.escape(e.error)}</p>" if e.status != "ok"
-                else e._repr_html_())
-        sections.append(f"<section id='mol{i}'><h2>{i}: {html.escape(e.smiles)}</h2>{body}</section>")
-    raised = ("the prediction" if not proba_headers
-              else f"the probability of {proba_headers[1].removeprefix('proba_')}"
-              if len(proba_headers) == 2 else "the probability of the predicted class")
-    signed_note = (f"Colours: red fragments raise {raised}, blue ones lower it."
-                   if any(e.has_signed for e in explanations)
-                   else "Colours: darker fragments carry more weight.")
-    proba_cells = "".join(f"<th>{html.escape(h)}</th>" for h in proba_headers)
+        proba = "".join(f"<td>{p:.3f}</td>" if math.isfinite(p) else "<td data-sort=''></td>"
+                        for p in probabilities[i])
+        domain = _domain_cell(e) if has_domain else ""
+        rows.append(
+            f"<tr><td class='num'><a href='#mol{i}'>{i}</a></td>"
+            f"<td>{html.escape(id_labels[i])}</td><td>{html.escape(name_labels[i])}</td>"
+            f"<td>{html.escape(e.smiles)}</td>{_prediction_cell(e)}{proba}{domain}"
+            f"{_top_fragments(e, scale, top)}<td>{e.status}</td>"
+            f"<td>{html.escape(e.error)}</td></tr>")
+    labels = [" ".join(p for p in (a, b) if p) for a, b in zip(id_labels, name_labels)]
+    sections = [_section(i, e, labels[i], signed, vmax) for i, e in enumerate(explanations)]
+    three_d = (f"<script>{_3dmol_js()}</script><script>var $3Dmolpromise = Promise.resolve();"
+               f"</script>" if any(e.is_conformer_bag for e in ok) else "")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>{len(explanations)} molecules. {signed_note}</p>"
-            f"<table><tr><th>#</th><th>SMILES</th><th>prediction</th>{proba_cells}<th>status</th>"
-            f"<th>error</th></tr>{''.join(rows)}</table>{''.join(sections)}</body></html>")
+            f"<style>{_STYLE}</style>{three_d}</head><body><h1>{html.escape(title)}</h1>"
+            f"{_summary(explanations, proba_headers, scale)}"
+            f"<table class='sortable'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
+            f"</tbody></table>{''.join(sections)}<script>{_SORTER}</script></body></html>")
 
 
-def write_report(model, smiles: Sequence[str], path: str | os.PathLike,
-                 title: str = "qsarmil report") -> None:
-    """Write the report to ``path`` atomically."""
-    page = render_report(model, smiles, title)
+def write_report(source, smiles_or_path, path: str | os.PathLike | None = None,
+                 title: str = "qsarmil report", *, ids: Sequence | None = None,
+                 names: Sequence | None = None, vmax: float | None = None, top: int = 3) -> None:
+    """Write the report atomically: ``write_report(model, smiles, path)`` or
+    ``write_report(explanations, path)``; keywords as :func:`render_report`."""
+    if path is None:
+        if _is_model(source):
+            raise TypeError("write_report(model, smiles, path): the path is missing")
+        smiles, path = None, smiles_or_path
+    else:
+        smiles = smiles_or_path
+    page = render_report(source, smiles, title, ids=ids, names=names, vmax=vmax, top=top)
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")

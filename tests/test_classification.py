@@ -115,7 +115,9 @@ def test_predict_proba_rows_columns_and_failures(chloro):
     assert predicted[0] == model.classes_[proba[0].argmax()]
     table = model.predict_table(rows)
     assert list(table.columns) == ["smiles", "prediction", "proba_0", "proba_1", "status",
-                                   "error", "stripped"]
+                                   "error", "stripped", "in_domain", "max_similarity",
+                                   "unseen_fraction"]  # no prediction_in_range for classes
+    assert table.in_domain[1] is None and np.isnan(table.max_similarity[1])
     assert table.status.tolist() == ["ok", "failed", "ok"]
 
 

@@ -395,8 +395,8 @@ def test_save_replaces_only_its_own_files_in_a_previous_model(tmp_path, qsar_fol
         model.save(target)
     model.save(target, overwrite=True)
     assert (target / "README.txt").read_text() == "my notes on this model"
-    assert sorted(p.name for p in target.iterdir()) == ["README.txt", "estimator.safetensors",
-                                                         "qsarmil.json"]
+    assert sorted(p.name for p in target.iterdir()) == ["README.txt", "domain.json",
+                                                         "estimator.safetensors", "qsarmil.json"]
     np.testing.assert_array_equal(QSARModel.load(target).predict(smiles), model.predict(smiles))
 
 

@@ -1,0 +1,121 @@
+"""HTML report: IDs and names, numeric sortable predictions, failed rows, baseline stated once,
+the applicability-domain flag, and the domain columns of predict_table behind it."""
+
+import re
+
+import numpy as np
+import pytest
+
+from qsarmil.data import load_dataset
+from qsarmil.featurize import MoleculeBagger
+from qsarmil.model import QSARModel
+from qsarmil.report import render_report, write_report
+
+ALKANOLS = ["CCO", "CCCO", "CCCCO", "CC(C)O", "CCCCCO", "CC(C)CO", "OCCO", "CCC(C)O"]
+QUINOLINE = "c1ccc2ncccc2c1"  # rings and aromatic nitrogen: nothing like the training set
+
+
+@pytest.fixture(scope="module")
+def alkanol_model():
+    model = QSARModel(bagger=MoleculeBagger(morgan_size=256, progress=False),
+                      target_name="logS", units="log mol/L")
+    return model.fit(ALKANOLS, [1.1, 0.6, -0.1, 0.4, -0.6, 0.1, 1.5, 0.0])
+
+
+def _rows(page: str) -> list[str]:
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return re.findall(r"<tr>(.*?)</tr>", body)
+
+
+def test_domain_flag_fires_for_unseen_fragments(alkanol_model):
+    table = alkanol_model.predict_table([QUINOLINE, "CCCO", "nope("])
+    assert list(table.columns)[-4:] == ["in_domain", "max_similarity", "unseen_fraction",
+                                        "prediction_in_range"]
+    quinoline, seen, failed = table.itertuples(index=False)
+    assert quinoline.in_domain is False and quinoline.unseen_fraction == 1.0
+    assert seen.in_domain is True and seen.max_similarity == 1.0
+    assert seen.prediction_in_range is True
+    assert failed.in_domain is None and np.isnan(failed.max_similarity)
+    assert list(alkanol_model.predict_table([]).columns) == list(table.columns)
+    e = alkanol_model.explain(QUINOLINE)
+    assert e.domain["in_domain"] is False and "outside domain" in e.caption()
+    assert (e.target_name, e.units) == ("logS", "log mol/L")
+
+
+def test_chunked_scoring_gives_the_same_domain_columns(alkanol_model):
+    smiles = [QUINOLINE, "CCCO", "nope(", "CCCCCCO", "c1ccccc1"]
+    whole = alkanol_model.predict_table(smiles)
+    chunked = alkanol_model.predict_table(iter(smiles), chunk_size=2)
+    assert chunked.equals(whole)
+
+
+def test_domain_survives_save_and_load(alkanol_model, tmp_path):
+    smiles = [QUINOLINE, "CCCO", "nope(", "OCCCCO"]
+    alkanol_model.save(tmp_path / "m")
+    assert (tmp_path / "m" / "domain.json").is_file()
+    loaded = QSARModel.load(tmp_path / "m")
+    assert loaded.predict_table(smiles).equals(alkanol_model.predict_table(smiles))
+    assert (loaded.target_name, loaded.units) == ("logS", "log mol/L")
+
+
+def test_report_rows_ids_numeric_predictions_and_failures(alkanol_model):
+    smiles = ["CCCO", "nope(", QUINOLINE]
+    page = render_report(alkanol_model, smiles, ids=["X-1", "X-2", "X-3"],
+                         names=["propanol", "broken", "quinoline"])
+    rows = _rows(page)
+    assert len(rows) == 3
+    predictions = alkanol_model.predict(smiles)
+    for row, ident, name in zip(rows, ["X-1", "X-2", "X-3"], ["propanol", "broken", "quinoline"]):
+        assert f"<td>{ident}</td><td>{name}</td>" in row
+    value = float(re.search(r"data-sort='([^']*)'", rows[0]).group(1))
+    assert value == predictions[0]  # full precision, sortable as a number
+    assert "failed" in rows[1] and "RDKit cannot parse this SMILES" in rows[1]
+    assert "data-sort=''" in rows[1]  # no prediction: sorts last
+    assert "outside:" in rows[2] and "class='outside'" in rows[2]
+    assert ">in<" in rows[0]
+    assert "<th>domain</th>" in page and "<script" in page
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//", page)  # nothing fetched
+
+
+def test_report_states_baseline_and_units_once(alkanol_model):
+    page = render_report(alkanol_model, ["CCCO", "CCCCO", "OCCO"])
+    baseline = alkanol_model.estimator_.intercept_
+    assert page.count("baseline") == 1 and f"baseline {baseline:.3f}" in page
+    assert page.count("log mol/L") >= 1 and "Predicted: logS (log mol/L)." in page
+    assert page.count("<section") == 3 and page.count("<svg") == 3
+    assert page.count("<img") >= 3  # top fragments as pictures
+
+
+def test_report_from_explanations_shares_one_scale(alkanol_model, tmp_path):
+    explanations = alkanol_model.explain(["CCCO", "OCCO", "nope("])
+    path = tmp_path / "r.html"
+    write_report(explanations, path, ids=[1, 2, 3])
+    page = path.read_text()
+    assert len(_rows(page)) == 3 and "<td>1</td>" in page
+    assert "one scale for every picture" in page
+    with pytest.raises(ValueError, match="2 ids for 3 molecules"):
+        render_report(explanations, ids=[1, 2])
+    with pytest.raises(TypeError, match="path is missing"):
+        write_report(alkanol_model, path)
+
+
+def test_models_without_a_domain_report_and_predict_without_its_columns(alkanol_model):
+    from sklearn.base import clone
+
+    old = clone(alkanol_model)
+    old.__dict__.update({k: v for k, v in alkanol_model.__dict__.items() if k.endswith("_")})
+    old.domain_ = None
+    table = old.predict_table(["CCCO"])
+    assert "in_domain" not in table and list(table.columns)[-1] == "stripped"
+    page = render_report(old, ["CCCO", "nope("])
+    assert "<th>domain</th>" not in page and len(_rows(page)) == 2
+
+
+def test_classifier_report_keeps_probabilities():
+    data = load_dataset("solubility").head(40)
+    labels = (data.target > data.target.median()).astype(int)
+    model = QSARModel(bagger=MoleculeBagger(morgan_size=256, progress=False),
+                      task="classification").fit(data.smiles, labels)
+    page = render_report(model, [data.smiles.iloc[0], "nope("])
+    assert "<th>proba_0</th><th>proba_1</th>" in page and "in_domain" not in page
+    assert "prediction_in_range" not in model.predict_table([]).columns
