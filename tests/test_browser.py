@@ -45,7 +45,7 @@ def test_3d_view_loads_without_script_errors(tmp_path):
     assert not [line for line in console if "rror" in line or "Uncaught" in line], console
 
 
-def test_report_opens_in_a_browser(tmp_path):
+def test_report_opens_in_a_browser_and_sorts_by_prediction(tmp_path):
     from milearn_core import MILRegressor
     from qsarmil.featurize import MoleculeBagger
     from qsarmil.model import QSARModel
@@ -56,8 +56,26 @@ def test_report_opens_in_a_browser(tmp_path):
                       estimator=MILRegressor(pooling="instance_sum", max_epochs=5, random_state=0))
     model.fit(smiles, [-0.2, 0.9, 1.5, 1.2, 1.4, -1.8])
     path = tmp_path / "report.html"
-    write_report(model, [*smiles, "broken("], path)
+    molecules = [*smiles, "broken(", "c1ccc2ncccc2c1"]
+    ids = [f"ID{i}" for i in range(len(molecules))]
+    write_report(model, molecules, path, ids=ids)
     dom, console = open_page(path, tmp_path)
-    assert dom.count("<section") == len(smiles) + 1
-    assert dom.count("<svg") == len(smiles)
+    assert dom.count("<section") == len(smiles) + 2
+    assert dom.count("<svg") == len(smiles) + 1
     assert not console, console
+    # Click the prediction header (twice: descending) as a user would, then read the order.
+    page = path.read_text()
+    click = ("<script>var th = Array.prototype.find.call(document.querySelectorAll('th'), "
+             "function (h) { return h.textContent === 'prediction'; }); th.click(); th.click();"
+             "</script>")
+    clicked = tmp_path / "clicked.html"
+    clicked.write_text(page.replace("</body>", click + "</body>"))
+    dom, console = open_page(clicked, tmp_path)
+    assert not console, console
+    body = dom.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    shown = re.findall(r"<td>(ID\d)</td>", body)
+    predictions = dict(zip(ids, model.predict(molecules)))
+    expected = sorted((i for i in ids if predictions[i] == predictions[i]),
+                      key=lambda i: -predictions[i]) + ["ID6"]
+    assert shown == expected, shown  # failed row last
+    assert 'aria-sort="descending"' in dom

@@ -425,3 +425,99 @@ def test_real_models_whose_header_length_looks_like_another_format_load(tmp_path
     path.write_bytes(header_size.to_bytes(8, "little") + padded + raw[8 + n:])
     assert path.read_bytes()[:1] in (b"P", b"\x80")
     np.testing.assert_array_equal(load_model(path).predict(bags[0]), model.predict(bags[0]))
+
+
+# -- domain.json: the applicability domain saved beside the estimator -----------------------------
+def _domain_state(folder: Path) -> dict:
+    return json.loads((folder / "domain.json").read_text())
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "null", '"x"', "{", "{" * 100_000, "\xff\xfe",
+                                  json.dumps({"format": "qsarmil.domain"})])
+def test_malformed_domain_file_is_refused(tmp_path, qsar_folder, text):
+    _, folder, _ = qsar_folder
+    target = _copy_with(folder, tmp_path)
+    (target / "domain.json").write_text(text, encoding="utf-8", errors="surrogateescape")
+    with pytest.raises(ModelFileError, match="domain"):
+        QSARModel.load(target)
+
+
+@pytest.mark.parametrize("lie", ["bit_too_large", "bits_unsorted", "too_many_bits", "no_molecules",
+                                 "environment_negative", "n_bits_huge", "range_reversed",
+                                 "bool_as_int", "extra_key"])
+def test_domain_file_whose_lengths_or_values_lie_is_refused(tmp_path, qsar_folder, lie):
+    _, folder, _ = qsar_folder
+    target = _copy_with(folder, tmp_path)
+    state = _domain_state(target)
+    n_bits = state["params"]["n_bits"]
+    change = {
+        "bit_too_large": lambda s: s["fingerprints"][0].append(n_bits + 5),
+        "bits_unsorted": lambda s: s["fingerprints"][0].reverse(),
+        "too_many_bits": lambda s: s["fingerprints"].__setitem__(0, list(range(n_bits + 1))),
+        "no_molecules": lambda s: s.__setitem__("fingerprints", []),
+        "environment_negative": lambda s: s["environments"].insert(0, -1),
+        "n_bits_huge": lambda s: s["params"].__setitem__("n_bits", 2**40),
+        "range_reversed": lambda s: s.__setitem__("target_range", [5.0, -5.0]),
+        "bool_as_int": lambda s: s["params"].__setitem__("radius", True),
+        "extra_key": lambda s: s.__setitem__("__class__", "builtins.exec"),
+    }[lie]
+    change(state)
+    (target / "domain.json").write_text(json.dumps(state))
+    with pytest.raises(ModelFileError, match="applicability domain"):
+        QSARModel.load(target)
+
+
+def test_oversized_domain_file_is_refused_before_reading(tmp_path, qsar_folder):
+    _, folder, _ = qsar_folder
+    target = _copy_with(folder, tmp_path)
+    with open(target / "domain.json", "r+b") as fh:  # sparse: no disk, no memory
+        fh.truncate(200 * 1024**2 + 1)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ModelFileError, match="larger than 209715200 bytes"):
+        QSARModel.load(target)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB
+
+
+@pytest.mark.parametrize("name", ["../domain.json", "/etc/passwd", "estimator.safetensors", 7])
+def test_domain_file_name_must_be_the_plain_name(tmp_path, qsar_folder, name):
+    _, folder, _ = qsar_folder
+    with pytest.raises(ModelFileError, match="domain file"):
+        QSARModel.load(_copy_with(folder, tmp_path, domain_file=name))
+
+
+def test_linked_or_missing_domain_file_is_refused(tmp_path, qsar_folder):
+    _, folder, _ = qsar_folder
+    target = _copy_with(folder, tmp_path)
+    elsewhere = tmp_path / "elsewhere.json"
+    (target / "domain.json").rename(elsewhere)
+    (target / "domain.json").symlink_to(elsewhere)
+    with pytest.raises(ModelFileError, match="no regular file 'domain.json'"):
+        QSARModel.load(target)
+    (target / "domain.json").unlink()
+    with pytest.raises(ModelFileError, match="no regular file 'domain.json'"):
+        QSARModel.load(target)
+
+
+@pytest.mark.parametrize("changes", [{"target_name": ["x"]}, {"units": "u" * 201},
+                                     {"version": 2}, {"version": 4}])
+def test_version_3_keys_are_checked(tmp_path, qsar_folder, changes):
+    _, folder, _ = qsar_folder
+    with pytest.raises(ModelFileError):
+        QSARModel.load(_copy_with(folder, tmp_path, **changes))
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_folders_saved_before_the_domain_load_without_it(tmp_path, qsar_folder, version):
+    model, folder, smiles = qsar_folder
+    target = _copy_with(folder, tmp_path, version=version)
+    config = json.loads((target / "qsarmil.json").read_text())
+    for key in ("domain_file", "target_name", "units"):
+        del config[key]
+    (target / "qsarmil.json").write_text(json.dumps(config))
+    (target / "domain.json").unlink()
+    old = QSARModel.load(target)
+    assert old.domain_ is None and "in_domain" not in old.predict_table(smiles)
+    np.testing.assert_array_equal(old.predict(smiles), model.predict(smiles))
+    old.save(target, overwrite=True)  # saved again as version 3, still without a domain
+    assert not (target / "domain.json").exists()
+    assert QSARModel.load(target).domain_ is None
