@@ -490,7 +490,8 @@ class QSARModel(BaseEstimator):
         out = []
         for row, frame in enumerate(instances):
             prov = provenance.get(row)
-            domain = ({c: table[c].iloc[row] for c in domain_names}
+            domain = ({c: getattr(v := table[c].iloc[row], "item", lambda v=v: v)()
+                       for c in domain_names}
                       if domain_names and prov else None)
             out.append(Explanation(
                 smiles=items[row], prediction=table.prediction.iloc[row],
