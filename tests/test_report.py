@@ -119,3 +119,20 @@ def test_classifier_report_keeps_probabilities():
     page = render_report(model, [data.smiles.iloc[0], "nope("])
     assert "<th>proba_0</th><th>proba_1</th>" in page and "in_domain" not in page
     assert "prediction_in_range" not in model.predict_table([]).columns
+
+
+def test_conformer_model_report_has_offline_3d_views_with_weights():
+    from milearn_core import MILRegressor
+
+    model = QSARModel(bagger=MoleculeBagger(bag_type="conformers", n_conformers=3, optimize=None,
+                                            descriptors=("shape",), progress=False),
+                      estimator=MILRegressor(pooling="attention", hidden_layer_sizes=(8,),
+                                             max_epochs=3, random_state=0))
+    model.fit(ALKANOLS, [1.1, 0.6, -0.1, 0.4, -0.6, 0.1, 1.5, 0.0])
+    page = render_report(model, ["CCCCCO", "CCCCO", "not a smiles"])
+    assert len(re.findall(r'<div id="3dmolviewer_\d+"', page)) == 2  # one per scored molecule
+    assert page.count("$3Dmolpromise = Promise.resolve()") == 1  # 3Dmol.js inlined once
+    assert not re.search(r"<script[^>]*\bsrc=", page)  # nothing loaded from the network
+    assert "conformer" in page and "failed" in page
+    weights = model.explain("CCCCCO").instances.weight.to_numpy()
+    assert f"{weights.max():.2f}" in page                 # each conformer's weight is shown
