@@ -26,7 +26,7 @@ from itertools import islice
 import numpy as np
 import pandas as pd
 
-from .cli import SMILES_NAMES, added_columns
+from .columns import SMILES_NAMES, added_columns
 from .model import QSARModel
 from .scale import load_cached, predict_chunks
 

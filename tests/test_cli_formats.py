@@ -14,7 +14,9 @@ import openpyxl
 import pytest
 from rdkit import Chem
 
-from qsarmil.cli import SMILES_NAMES, Steps, main
+from qsarmil.batch_train import Steps
+from qsarmil.cli import main
+from qsarmil.columns import SMILES_NAMES
 from qsarmil.data import load_dataset
 
 N_TRAIN = 30

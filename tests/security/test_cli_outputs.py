@@ -15,7 +15,8 @@ import zipfile
 import openpyxl
 import pytest
 
-from qsarmil.cli import added_columns, main
+from qsarmil.cli import main
+from qsarmil.columns import added_columns
 from qsarmil.data import load_dataset
 from qsarmil.model import QSARModel
 
@@ -231,6 +232,7 @@ def test_input_equal_to_output_is_refused(model_dir, tmp_path, capsys):
 
 DRIVER = """
 import pathlib, sys, time
+import qsarmil.batch_predict as batch_predict
 import qsarmil.cli as cli
 
 class Slow:
@@ -241,7 +243,7 @@ class Slow:
     def iter_predict(self, smiles, chunk_size=1000):
         yield self.predict_table(smiles)
 
-cli._load_model = lambda path: Slow()
+batch_predict._load_model = lambda path: Slow()
 # The model folder is never read (any existing folder will do).
 cli.main(["predict", str(pathlib.Path(sys.argv[1]).parent), sys.argv[1], sys.argv[2]])
 """

@@ -1,0 +1,74 @@
+"""Column rules of the tables ``qsarmil`` reads and writes: the names of the columns we add
+(``prediction``, ``status``, ``error``, the explanation and picture columns), how they avoid the
+input's own names, and how the SMILES and other named columns are found. Shared by the command
+line and :mod:`qsarmil.frames`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .cli_errors import CommandError
+from .io import Row
+
+OUR_COLUMNS = ("prediction", "status", "error")
+EXPLAIN_COLUMNS = ("top_fragment", "top_contribution", "fragments")
+PICTURE_COLUMN = "picture"
+# Looked for, ignoring case, when --smiles-col is not given; the first name present wins.
+SMILES_NAMES = ("smiles", "canonical_smiles", "isomeric_smiles", "mol", "smi")
+_PREFIX = "qsarmil_"
+
+
+def added_columns(header: Sequence[str], names: Sequence[str] = OUR_COLUMNS) -> list[str]:
+    """Our column names, each prefixed with ``qsarmil_`` until no input column has it.
+
+    Names are compared ignoring case and surrounding spaces, so ``Prediction`` also clashes.
+    """
+    taken = {h.strip().casefold() for h in header}
+    out = []
+    for name in names:
+        while name.casefold() in taken:
+            name = _PREFIX + name
+        taken.add(name.casefold())
+        out.append(name)
+    return out
+
+
+def find_column(header: Sequence[str], name: str, path: str) -> int:
+    """Index of the column ``name`` (exact, else the one column equal ignoring case); a clear
+    error listing the columns if there is none."""
+    hits = [i for i, h in enumerate(header) if h == name]
+    if not hits:
+        hits = [i for i, h in enumerate(header) if h.strip().casefold() == name.strip().casefold()]
+    if not hits:
+        raise CommandError(f"{path}: no column {name!r} (columns: {list(header)})")
+    if len(hits) > 1:
+        raise CommandError(f"{path}: {len(hits)} columns are named {name!r}; rename all but one")
+    return hits[0]
+
+
+def smiles_column(header: Sequence[str], requested: str | None, path: str) -> int:
+    """The SMILES column: ``requested``, else the first of :data:`SMILES_NAMES` present."""
+    if requested:
+        return find_column(header, requested, path)
+    folded = [h.strip().casefold() for h in header]
+    for name in SMILES_NAMES:
+        hits = [i for i, h in enumerate(folded) if h == name]
+        if len(hits) > 1:
+            raise CommandError(f"{path}: {len(hits)} columns are named {name!r} (ignoring case: "
+                               f"{[header[i] for i in hits]}); choose one with --smiles-col")
+        if hits:
+            return hits[0]
+    raise CommandError(f"{path}: no SMILES column (looked for {', '.join(SMILES_NAMES)}, ignoring "
+                       f"case; columns: {list(header)}); name it with --smiles-col")
+
+
+def _cell_text(value) -> str:
+    """A cell as the text a model reads (XLSX numbers as they print; an empty cell is "")."""
+    return "" if value is None else str(value)
+
+
+def _where(row: Row, id_at: int | None) -> str:
+    """Where a row is, with its id where the user named an id column: ``line 7 (id ABC-1)``."""
+    if id_at is None:
+        return row.where
+    return f"{row.where} (id {_cell_text(row.cells[id_at])})"
