@@ -122,7 +122,7 @@ def test_sdf_in_keeps_properties_and_fails_broken_records(model_dir, data, tmp_p
     write_sdf(tmp_path / name, data, gz=name.endswith(".gz"))
     assert run("predict", model_dir, tmp_path / name, "-o", tmp_path / "out.csv") == 0
     out = read_csv(tmp_path / "out.csv")
-    assert out[0] == ["ID", "note", "prediction", "status", "error"]
+    assert out[0][:5] == ["ID", "note", "prediction", "status", "error"]
     assert [r[:2] for r in out[1:]] == [["000", ""], ["001", "two\nlines"], ["002", ""],
                                         ["X-9", "kept"]]
     assert [r[3] for r in out[1:]] == ["ok", "ok", "ok", "failed"]
@@ -328,7 +328,7 @@ def test_classification_from_the_shell(data, tmp_path):
     assert out[1][3] in ("soluble", "insoluble") and out[1][6] == "ok"
     assert float(out[1][4]) + float(out[1][5]) == pytest.approx(1)
     assert out[2][3:7] == ["", "", "", "failed"]
-    assert out[3][8]                                  # top fragment of an explained classifier
+    assert out[3][out[0].index("top_fragment")]        # top fragment of an explained classifier
 
 
 def test_task_from_the_targets(tmp_path, capsys):

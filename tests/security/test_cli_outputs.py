@@ -61,6 +61,12 @@ def assert_one_line_error(capsys, status, code=2):
     return err
 
 
+def extra_columns(model_dir) -> list[str]:
+    """The model's own columns after ``error`` (stripped counter-ions, applicability domain)."""
+    columns = list(QSARModel.load(model_dir).predict_table([]).columns)
+    return columns[columns.index("error") + 1:]
+
+
 # ----------------------------------------------------------------------------- cells
 
 
@@ -73,7 +79,8 @@ def test_every_cell_comes_back_byte_identical(model_dir, tmp_path, suffix, delim
     write_csv(tmp_path / f"in{suffix}", rows, delimiter)
     assert run("predict", model_dir, tmp_path / f"in{suffix}", tmp_path / f"out{suffix}") == 0
     out = read_csv(tmp_path / f"out{suffix}", delimiter)
-    assert out[0] == ["id", "smiles", "note", "prediction", "status", "error"]
+    assert out[0] == ["id", "smiles", "note", "prediction", "status", "error",
+                      *extra_columns(model_dir)]
     assert [r[:3] for r in out] == rows
     for row in out[1:]:
         if row[1] in ("NA", "None", "nan", "1"):   # scored as the text written, and fails clearly
@@ -97,7 +104,8 @@ def test_our_columns_never_overwrite_the_users(model_dir, tmp_path):
     write_csv(tmp_path / "in.csv", [header, ["CCO", "mine", "keep", "me", "too"]])
     assert run("predict", model_dir, tmp_path / "in.csv", tmp_path / "out.csv") == 0
     out = read_csv(tmp_path / "out.csv")
-    assert out[0] == header + ["qsarmil_prediction", "qsarmil_status", "qsarmil_qsarmil_error"]
+    assert out[0] == header + ["qsarmil_prediction", "qsarmil_status", "qsarmil_qsarmil_error",
+                               *extra_columns(model_dir)]
     assert out[1][:5] == ["CCO", "mine", "keep", "me", "too"] and out[1][6] == "ok"
     assert added_columns(["id"]) == ["prediction", "status", "error"]
 
@@ -134,7 +142,8 @@ def test_ragged_rows_are_failures_never_shifted(model_dir, tmp_path):
 def test_header_only_gives_header_only(model_dir, tmp_path, capsys):
     (tmp_path / "in.csv").write_text("id,smiles\n")
     assert run("predict", model_dir, tmp_path / "in.csv", tmp_path / "out.csv") == 0
-    assert read_csv(tmp_path / "out.csv") == [["id", "smiles", "prediction", "status", "error"]]
+    assert read_csv(tmp_path / "out.csv") == [["id", "smiles", "prediction", "status", "error",
+                                                *extra_columns(model_dir)]]
     assert "no data rows" in capsys.readouterr().out
 
 
@@ -176,7 +185,8 @@ def test_xlsx_in_xlsx_out_keeps_values_and_defuses_formulas(model_dir, tmp_path)
     assert run("predict", model_dir, tmp_path / "in.xlsx", tmp_path / "out.xlsx") == 0
     assert b"<f>" not in sheet_xml(tmp_path / "out.xlsx")
     out = list(openpyxl.load_workbook(tmp_path / "out.xlsx").worksheets[0].iter_rows(values_only=True))
-    assert out[0] == ("id", "smiles", "amount", "sum", "prediction", "status", "error")
+    assert out[0] == ("id", "smiles", "amount", "sum", "prediction", "status", "error",
+                      *extra_columns(model_dir))
     assert out[1][:4] == ("00042", "CCO", 1.5, "=1+1") and out[1][5] == "ok"
     assert out[2][:4] == (7, "CCN", None, "=HYPERLINK(\"http://evil\",\"x\")")
     assert out[3][:2] == ("x", "CCCO") and isinstance(out[3][4], float)
@@ -232,11 +242,14 @@ def test_input_equal_to_output_is_refused(model_dir, tmp_path, capsys):
 
 DRIVER = """
 import pathlib, sys, time
+import pandas
 import qsarmil.batch_predict as batch_predict
 import qsarmil.cli as cli
 
 class Slow:
     def predict_table(self, smiles, chunk_size=1000):
+        if not smiles:  # asked for its columns before the write starts
+            return pandas.DataFrame(columns=["smiles", "prediction", "status", "error"])
         pathlib.Path(sys.argv[3]).touch()
         time.sleep(120)
 
