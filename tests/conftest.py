@@ -73,3 +73,15 @@ def fitted_models():
     bags = [rng.rand(rng.randint(1, 4), 3) for _ in range(12)]
     return {name: make().fit(bags, np.arange(12.0) if name in REGRESSORS else np.array([0, 1] * 6))
             for name, make in ALL.items()}
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(tmp_path_factory):
+    """A default QSARModel fitted on 40 bundled solubility molecules, saved once (a folder)."""
+    from qsarmil.data import load_dataset
+    from qsarmil.model import QSARModel
+
+    data = load_dataset("solubility").iloc[:40]
+    path = tmp_path_factory.mktemp("qsar") / "model"
+    QSARModel().fit(data.smiles, data.target).save(path)
+    return str(path)

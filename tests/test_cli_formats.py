@@ -12,33 +12,16 @@ import zipfile
 
 import openpyxl
 import pytest
+from cli_support import read_csv, run, write_csv
 from rdkit import Chem
 
 from qsarmil.batch_train import Steps
-from qsarmil.cli import main
 from qsarmil.columns import SMILES_NAMES
 from qsarmil.data import load_dataset
 
 N_TRAIN = 30
 
 
-def run(*argv):
-    """main(argv) -> exit status (0 when it returns)."""
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exc:
-        return exc.code
-    return 0
-
-
-def write_csv(path, rows, delimiter=","):
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh, delimiter=delimiter).writerows(rows)
-
-
-def read_csv(path, delimiter=","):
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh, delimiter=delimiter, strict=True))
 
 
 @pytest.fixture(scope="module")

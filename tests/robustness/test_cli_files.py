@@ -2,18 +2,16 @@
 on stderr, never a traceback; on exit 0 every data row comes back, in order, cells identical."""
 
 import csv
-import functools
 import io
 import os
 import tempfile
 
 import pytest
+from cli_support import model_columns
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from qsarmil.cli import main
-from qsarmil.data import load_dataset
-from qsarmil.model import QSARModel
 
 SPECIAL = ["", "NA", "None", "nan", "00042", "1e5", "=1+1", "=cmd|' /C calc'!A0", "+1", "-1", "@x",
            '"', '""', ",", "\n", "\r\n", "\r", " ", "\t", "#N/A", "é", "漢字", "😀", "\ufeff"]
@@ -45,18 +43,8 @@ def tables(draw):
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    data = load_dataset("solubility").iloc[:40]
-    path = tmp_path_factory.mktemp("qsar") / "model"
-    QSARModel().fit(data.smiles, data.target).save(path)
-    return str(path)
-
-
-@functools.cache
-def _model_columns(model_dir: str) -> tuple[str, ...]:
-    """The model's own table columns after ``error``."""
-    columns = list(QSARModel.load(model_dir).predict_table([]).columns)
-    return tuple(columns[columns.index("error") + 1:])
+def model_dir(small_model_dir):
+    return small_model_dir
 
 
 def _records(text):
@@ -109,7 +97,7 @@ def test_generated_csv_files(model_dir, capsys, count, table, suffix, raw_tail):
             got = list(csv.reader(fh, delimiter=delimiter, strict=True))
     width = len(expected[0])
     # Ours: prediction, status, error, then the model's own columns (stripped, domain).
-    ours = 3 + len(_model_columns(model_dir))
+    ours = 3 + len(model_columns(model_dir))
     status, error = width + 1, width + 2
     assert got[0][:width] == expected[0] and len(got[0]) == width + ours
     assert len(got) == len(expected)

@@ -14,6 +14,7 @@ import zipfile
 
 import openpyxl
 import pytest
+from cli_support import model_columns, read_csv, run, write_csv
 
 from qsarmil.cli import main
 from qsarmil.columns import added_columns
@@ -27,30 +28,8 @@ TRICKY = ["00042", "1e5", "NA", "None", "nan", "1", "-0", "", " padded ", '"quot
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    data = load_dataset("solubility").iloc[:40]
-    path = tmp_path_factory.mktemp("qsar") / "model"
-    QSARModel().fit(data.smiles, data.target).save(path)
-    return str(path)
-
-
-def run(*argv):
-    """main(argv) -> exit status (0 when it returns)."""
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exc:
-        return exc.code
-    return 0
-
-
-def write_csv(path, rows, delimiter=","):
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh, delimiter=delimiter).writerows(rows)
-
-
-def read_csv(path, delimiter=","):
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh, delimiter=delimiter, strict=True))
+def model_dir(small_model_dir):
+    return small_model_dir
 
 
 def assert_one_line_error(capsys, status, code=2):
@@ -59,12 +38,6 @@ def assert_one_line_error(capsys, status, code=2):
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and err.startswith("qsarmil: error: "), err
     return err
-
-
-def extra_columns(model_dir) -> list[str]:
-    """The model's own columns after ``error`` (stripped counter-ions, applicability domain)."""
-    columns = list(QSARModel.load(model_dir).predict_table([]).columns)
-    return columns[columns.index("error") + 1:]
 
 
 # ----------------------------------------------------------------------------- cells
@@ -80,7 +53,7 @@ def test_every_cell_comes_back_byte_identical(model_dir, tmp_path, suffix, delim
     assert run("predict", model_dir, tmp_path / f"in{suffix}", tmp_path / f"out{suffix}") == 0
     out = read_csv(tmp_path / f"out{suffix}", delimiter)
     assert out[0] == ["id", "smiles", "note", "prediction", "status", "error",
-                      *extra_columns(model_dir)]
+                      *model_columns(model_dir)]
     assert [r[:3] for r in out] == rows
     for row in out[1:]:
         if row[1] in ("NA", "None", "nan", "1"):   # scored as the text written, and fails clearly
@@ -105,7 +78,7 @@ def test_our_columns_never_overwrite_the_users(model_dir, tmp_path):
     assert run("predict", model_dir, tmp_path / "in.csv", tmp_path / "out.csv") == 0
     out = read_csv(tmp_path / "out.csv")
     assert out[0] == header + ["qsarmil_prediction", "qsarmil_status", "qsarmil_qsarmil_error",
-                               *extra_columns(model_dir)]
+                               *model_columns(model_dir)]
     assert out[1][:5] == ["CCO", "mine", "keep", "me", "too"] and out[1][6] == "ok"
     assert added_columns(["id"]) == ["prediction", "status", "error"]
 
@@ -143,7 +116,7 @@ def test_header_only_gives_header_only(model_dir, tmp_path, capsys):
     (tmp_path / "in.csv").write_text("id,smiles\n")
     assert run("predict", model_dir, tmp_path / "in.csv", tmp_path / "out.csv") == 0
     assert read_csv(tmp_path / "out.csv") == [["id", "smiles", "prediction", "status", "error",
-                                                *extra_columns(model_dir)]]
+                                                *model_columns(model_dir)]]
     assert "no data rows" in capsys.readouterr().out
 
 
@@ -186,7 +159,7 @@ def test_xlsx_in_xlsx_out_keeps_values_and_defuses_formulas(model_dir, tmp_path)
     assert b"<f>" not in sheet_xml(tmp_path / "out.xlsx")
     out = list(openpyxl.load_workbook(tmp_path / "out.xlsx").worksheets[0].iter_rows(values_only=True))
     assert out[0] == ("id", "smiles", "amount", "sum", "prediction", "status", "error",
-                      *extra_columns(model_dir))
+                      *model_columns(model_dir))
     assert out[1][:4] == ("00042", "CCO", 1.5, "=1+1") and out[1][5] == "ok"
     assert out[2][:4] == (7, "CCN", None, "=HYPERLINK(\"http://evil\",\"x\")")
     assert out[3][:2] == ("x", "CCCO") and isinstance(out[3][4], float)
