@@ -11,7 +11,8 @@ run, so runs do not mask each other). Both are timed as whole processes (start-u
 loading included); the bare loop also reports its loop alone.
 
 Targets (issue 10): peak RSS at the largest size within 1.5x of the smallest, and CLI
-throughput within 20% of the bare loop.
+throughput within 20% of the bare loop. A third run adds to the bare loop what the model returns
+besides predictions, its applicability domain (issue 11), to show where the time goes.
 
     python benchmarks/scoring.py [--sizes 10000 100000] [--n-jobs 1]
 
@@ -54,9 +55,13 @@ with open(sys.argv[2], newline="") as fh:
     smiles = [row[1] for row in itertools.islice(csv.reader(fh), 1, None)]
 start = time.perf_counter()
 n = 0
+with_domain = sys.argv[4] == "domain" and model.domain_ is not None
 for k in range(0, len(smiles), 2000):
     bags = model._scale(bagger.transform(smiles[k:k + 2000]))
-    n += len(model.estimator_.predict(bags))
+    predictions = model.estimator_.predict(bags)
+    if with_domain:  # what the model returns besides predictions: its applicability domain
+        model.domain_.score([p.mol for p in bagger.provenance_], predictions)
+    n += len(predictions)
 print(n, time.perf_counter() - start)
 """
 
@@ -92,12 +97,14 @@ def score_with_cli(model: Path, source: Path, n: int, n_jobs: int) -> dict:
             "molecules_per_s": round(n / seconds), "peak_rss_mb": round(peak)}
 
 
-def score_bare(model: Path, source: Path, n: int, n_jobs: int) -> dict:
+def score_bare(model: Path, source: Path, n: int, n_jobs: int, domain: bool = False) -> dict:
     """The bare loop in a fresh process: its wall time (start-up and model loading included, as
-    for the CLI), peak RSS, and the time of the loop alone (its own clock)."""
-    seconds, peak, done = timed([sys.executable, "-c", _BARE, str(model), str(source), str(n_jobs)])
+    for the CLI), peak RSS, and the time of the loop alone (its own clock). ``domain``: also
+    score the applicability domain, as ``QSARModel.predict_table`` (and so the CLI) does."""
+    seconds, peak, done = timed([sys.executable, "-c", _BARE, str(model), str(source), str(n_jobs),
+                                 "domain" if domain else "none"])
     scored, loop = int(done[-2]), float(done[-1])
-    return {"n": n, "how": "bare loop", "seconds": round(seconds, 1),
+    return {"n": n, "how": "bare loop + domain" if domain else "bare loop", "seconds": round(seconds, 1),
             "molecules_per_s": round(n / seconds), "peak_rss_mb": round(peak),
             "loop_seconds": round(loop, 1), "loop_molecules_per_s": round(n / loop), "scored": scored}
 
@@ -120,9 +127,11 @@ def main() -> None:
             write_input(source, n)
             rows.append(score_with_cli(model, source, n, args.n_jobs))
             rows.append(score_bare(model, source, n, args.n_jobs))
-            print(f"{n:>8d}: CLI {rows[-2]['molecules_per_s']} mol/s, peak {rows[-2]['peak_rss_mb']} MB;"
-                  f" bare loop {rows[-1]['molecules_per_s']} mol/s ({rows[-1]['loop_molecules_per_s']} "
-                  "mol/s without start-up)", flush=True)
+            rows.append(score_bare(model, source, n, args.n_jobs, domain=True))
+            print(f"{n:>8d}: CLI {rows[-3]['molecules_per_s']} mol/s, peak {rows[-3]['peak_rss_mb']} MB;"
+                  f" bare loop {rows[-2]['molecules_per_s']} mol/s ({rows[-2]['loop_molecules_per_s']} "
+                  f"mol/s without start-up); with the domain {rows[-1]['molecules_per_s']} mol/s",
+                  flush=True)
             source.unlink()
     small, large = min(args.sizes), max(args.sizes)
     cli = {r["n"]: r for r in rows if r["how"] == "qsarmil predict"}
@@ -130,6 +139,8 @@ def main() -> None:
     peak_ratio = cli[large]["peak_rss_mb"] / cli[small]["peak_rss_mb"]
     speed = {n: cli[n]["molecules_per_s"] / bare[n]["molecules_per_s"] for n in cli}
     speed_loop = {n: cli[n]["molecules_per_s"] / bare[n]["loop_molecules_per_s"] for n in cli}
+    with_domain = {r["n"]: r for r in rows if r["how"] == "bare loop + domain"}
+    speed_domain = {n: cli[n]["molecules_per_s"] / with_domain[n]["molecules_per_s"] for n in cli}
     print(f"\n{'rows':>8s}  {'CLI mol/s':>9s}  {'bare mol/s':>10s}  {'CLI/bare':>8s}  "
           f"{'bare loop only':>14s}  {'CLI/loop':>8s}  {'CLI peak RSS':>12s}  {'bare peak':>9s}")
     for n in sorted(cli):
@@ -138,11 +149,14 @@ def main() -> None:
               f"{cli[n]['peak_rss_mb']:>9d} MB  {bare[n]['peak_rss_mb']:>6d} MB")
     print(f"peak RSS {large} / {small} rows: {peak_ratio:.2f}x (target <= 1.5x); CLI throughput "
           f"{speed[large]:.2f}x the bare loop at {large} rows, both processes timed whole (target "
-          f">= 0.80x); {speed_loop[large]:.2f}x the loop alone")
+          f">= 0.80x); {speed_loop[large]:.2f}x the loop alone; {speed_domain[large]:.2f}x a bare "
+          "loop that also scores the applicability domain")
     save_results("scoring", {"n_jobs": args.n_jobs, "rows": rows, "peak_ratio": round(peak_ratio, 3),
                              "cli_over_bare": {str(n): round(v, 3) for n, v in speed.items()},
                              "cli_over_bare_loop_only": {str(n): round(v, 3)
                                                          for n, v in speed_loop.items()},
+                             "cli_over_bare_with_domain": {str(n): round(v, 3)
+                                                           for n, v in speed_domain.items()},
                              "targets": {"peak_ratio_max": 1.5, "cli_over_bare_min": 0.8}})
 
 
