@@ -1,0 +1,208 @@
+"""A saved QSARModel's folder: which files it holds, and checking each before it is used.
+
+A model folder comes from anyone (it is e-mailed around), so every file is a plain name read as
+a regular file, sizes are checked before anything is read, and every setting is checked by key,
+type and range; anything else is a :class:`~milearn_core.persist.ModelFileError`. Saving writes
+into a folder only where :func:`check_save_folder` allows it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.preprocessing import StandardScaler
+
+from milearn_core import BagStandardScaler
+from milearn_core.persist import ModelFileError
+
+from .domain import ApplicabilityDomain
+from .featurize import MoleculeBagger
+
+__all__ = ["check_save_folder", "checked_bagger", "plain_file", "read_config", "read_domain",
+           "read_scaler"]
+
+FORMAT = "qsarmil.QSARModel"
+# 2: the estimator is a milearn_core safetensors file (1 also allowed skops); 3: domain.json,
+# target_name and units
+VERSION = 3
+CONFIG_FILE, ESTIMATOR_FILE, LEGACY_ESTIMATOR_FILE = ("qsarmil.json", "estimator.safetensors",
+                                                         "estimator.skops")
+DOMAIN_FILE = "domain.json"
+_MAX_CONFIG_BYTES = 1024**2
+# A domain holds each training molecule's fingerprint bits: ~180 KB for the 1025 solubility
+# molecules, so 200 MB covers about a million; the size is checked before anything is read.
+_MAX_DOMAIN_BYTES = 200 * 1024**2
+_MAX_NAME_LENGTH = 200  # target_name, units
+_KEYS_V2 = frozenset({"format", "version", "task", "scaler", "scale_features", "bagger",
+                      "estimator_file"})
+_KEYS = {1: _KEYS_V2, 2: _KEYS_V2, 3: _KEYS_V2 | {"domain_file", "target_name", "units"}}
+
+
+def check_save_folder(path: str | os.PathLike, overwrite: bool = False) -> Path | None:
+    """Whether :meth:`QSARModel.save` may write to ``path`` (call it before a long fit).
+
+    Returns None for a folder that does not exist yet, else the folder to write into.
+
+    Raises
+    ------
+    FileExistsError
+        Where :meth:`QSARModel.save` would refuse (see there).
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return None
+    resolved = path.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise FileExistsError(f"{path}: refusing to save into the working directory or a folder "
+                              f"above it; choose a new folder name")
+    if not path.is_dir():
+        raise FileExistsError(f"{path}: exists and is not a folder; choose a new folder name")
+    entries = {p.name for p in path.iterdir()}
+    if not entries:
+        return path
+    if not _holds_saved_model(path):
+        raise FileExistsError(f"{path}: folder holds files that are not a saved qsarmil model; "
+                              f"refusing to write into it (choose a new folder name)")
+    if not overwrite:
+        raise FileExistsError(f"{path}: holds a saved model; pass overwrite=True (qsarmil train "
+                              f"--force) to replace it")
+    return path
+
+
+def _holds_saved_model(path: Path) -> bool:
+    """Whether ``path`` has the marker file of a model saved by any version of qsarmil."""
+    try:
+        file = plain_file(path, CONFIG_FILE)
+        if file.stat().st_size > _MAX_CONFIG_BYTES:
+            return False
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (ModelFileError, OSError, ValueError, RecursionError):
+        return False
+    return isinstance(config, dict) and config.get("format") == FORMAT
+
+
+def read_config(path: Path) -> dict:
+    """qsarmil.json of a model folder, every key checked."""
+    file = plain_file(path, CONFIG_FILE)
+    if file.stat().st_size > _MAX_CONFIG_BYTES:
+        raise ModelFileError(f"{file}: larger than {_MAX_CONFIG_BYTES} bytes")
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: not a saved QSARModel ({type(exc).__name__}: {exc})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a saved QSARModel")
+    version = config.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version not in _KEYS:
+        raise ModelFileError(f"{path}: saved by an unknown version ({version!r}) of qsarmil")
+    expected = _KEYS[version]
+    if set(config) != expected:
+        raise ModelFileError(f"{path}: settings have keys {sorted(config)}, expected {sorted(expected)}")
+    if config["task"] not in ("regression", "classification"):
+        raise ModelFileError(f"{path}: unknown task {config['task']!r}")
+    if config["scale_features"] not in ("auto", True, False):
+        raise ModelFileError(f"{path}: scale_features {config['scale_features']!r} not understood")
+    if config["estimator_file"] == LEGACY_ESTIMATOR_FILE:
+        raise ModelFileError(f"{path}: saved by qsarmil 0.1 in the skops format, which is no longer "
+                             f"loaded (it can run code); train and save the model again")
+    if config["estimator_file"] != ESTIMATOR_FILE:
+        raise ModelFileError(f"{path}: estimator file {config['estimator_file']!r} is not "
+                             f"{ESTIMATOR_FILE!r}")
+    if config.get("domain_file") not in (None, DOMAIN_FILE):
+        raise ModelFileError(f"{path}: domain file {config['domain_file']!r} is not "
+                             f"{DOMAIN_FILE!r}")
+    for key in ("target_name", "units"):
+        value = config.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > _MAX_NAME_LENGTH):
+            raise ModelFileError(f"{path}: {key} must be text of at most {_MAX_NAME_LENGTH} "
+                                 f"characters")
+    return config
+
+
+def read_domain(path: Path, name: str | None) -> ApplicabilityDomain | None:
+    """The saved applicability domain (None where the folder has none), size-capped and
+    checked by :meth:`ApplicabilityDomain.from_dict`."""
+    if name is None:
+        return None
+    file = plain_file(path, name)
+    if file.stat().st_size > _MAX_DOMAIN_BYTES:
+        raise ModelFileError(f"{file}: larger than {_MAX_DOMAIN_BYTES} bytes")
+    try:
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as fh:
+            raw = fh.read(_MAX_DOMAIN_BYTES + 1)
+        if len(raw) > _MAX_DOMAIN_BYTES:
+            raise ModelFileError(f"{file}: larger than {_MAX_DOMAIN_BYTES} bytes")
+        state = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{file}: not a saved applicability domain "
+                             f"({type(exc).__name__}: {exc})") from None
+    try:
+        return ApplicabilityDomain.from_dict(state)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{file}: {exc}") from None
+
+
+def plain_file(folder: Path, name: str) -> Path:
+    """``folder/name``, refused unless it is a regular file (no link, device or folder)."""
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder}: no such model folder")
+    file = folder / name
+    if file.is_symlink() or not file.is_file():
+        raise ModelFileError(f"{folder}: no regular file {name!r} (not a saved QSARModel)")
+    return file
+
+
+def checked_bagger(params) -> MoleculeBagger:
+    """A MoleculeBagger from saved settings: known names, plain JSON values, valid together."""
+    if not isinstance(params, dict):
+        raise TypeError("not a JSON object")
+    names = set(MoleculeBagger._get_param_names())
+    unknown = set(params) - names
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}")
+    for key, value in params.items():
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, (str, int, float, bool)) or v is None for v in items):
+            raise TypeError(f"{key} = {value!r} is not a plain value")
+    for key, high in _BAGGER_LIMITS.items():
+        value = params.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value <= high):
+            raise ValueError(f"{key} = {value!r} is not a number in [0, {high}]")
+    params = {"strip_salts": False, **params}  # saved before salts were stripped: as trained
+    bagger = MoleculeBagger(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+    bagger.set_params(n_jobs=1, progress="auto", strict=False)  # the machine's choice, not the file's
+    bagger._config()
+    return bagger
+
+
+# Settings that size the work per molecule.
+_BAGGER_LIMITS = {"morgan_radius": 8, "morgan_size": 2**26, "n_conformers": 1000,
+                  "time_limit": 86_400, "prune_rms": 100, "energy_window": 1000,
+                  "max_heavy_atoms": 100_000, "max_smiles_length": 10**7}
+
+
+def read_scaler(path: Path, config, n_features: int | None) -> BagStandardScaler | None:
+    if config is None:
+        return None
+    if not isinstance(config, dict) or set(config) != {"mean", "scale"}:
+        raise ModelFileError(f"{path}: scaler settings not understood")
+    try:
+        mean = np.asarray(config["mean"], dtype=np.float64)
+        scale = np.asarray(config["scale"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ModelFileError(f"{path}: scaler values are not numbers") from None
+    if (mean.ndim != 1 or mean.shape != scale.shape or not np.isfinite(mean).all()
+            or not np.isfinite(scale).all() or (scale <= 0).any()
+            or (n_features is not None and len(mean) != n_features)):
+        raise ModelFileError(f"{path}: scaler does not fit the estimator")
+    scaler = BagStandardScaler()
+    scaler.transformer_ = StandardScaler()
+    scaler.transformer_.mean_, scaler.transformer_.scale_ = mean, scale
+    scaler.transformer_.n_features_in_ = scaler.n_features_in_ = len(mean)
+    return scaler
