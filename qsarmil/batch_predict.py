@@ -252,9 +252,10 @@ class Scoring:
 
     def _explained(self, chunk: list, done: int) -> list[list]:
         out = []
-        proba = self.model.predict_proba(chunk) if self.classes else None
-        passed = (self.model.predict_table(chunk)[self.passed].to_numpy(dtype=object)
-                  if self.passed else None)
+        # One table gives both the probabilities and the model's own columns (one bagging).
+        table = self.model.predict_table(chunk) if self.classes or self.passed else None
+        proba = self._probabilities(chunk, table)
+        passed = table[self.passed].to_numpy(dtype=object) if self.passed else None
         for k, e in enumerate(self.model.explain(chunk)):
             extra = [] if proba is None else [_plain(p) for p in proba[k]]
             more = [] if passed is None else [_plain(v) for v in passed[k]]
