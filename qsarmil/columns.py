@@ -46,18 +46,28 @@ def find_column(header: Sequence[str], name: str, path: str) -> int:
     return hits[0]
 
 
+def smiles_candidates(header: Sequence) -> list[int]:
+    """Positions of the columns named like the first of :data:`SMILES_NAMES` that the header has
+    (ignoring case and surrounding spaces); [] when there is none."""
+    folded = [str(h).strip().casefold() for h in header]
+    for name in SMILES_NAMES:
+        hits = [i for i, h in enumerate(folded) if h == name]
+        if hits:
+            return hits
+    return []
+
+
 def smiles_column(header: Sequence[str], requested: str | None, path: str) -> int:
     """The SMILES column: ``requested``, else the first of :data:`SMILES_NAMES` present."""
     if requested:
         return find_column(header, requested, path)
-    folded = [h.strip().casefold() for h in header]
-    for name in SMILES_NAMES:
-        hits = [i for i, h in enumerate(folded) if h == name]
-        if len(hits) > 1:
-            raise CommandError(f"{path}: {len(hits)} columns are named {name!r} (ignoring case: "
-                               f"{[header[i] for i in hits]}); choose one with --smiles-col")
-        if hits:
-            return hits[0]
+    hits = smiles_candidates(header)
+    if len(hits) > 1:
+        raise CommandError(f"{path}: {len(hits)} columns are named {header[hits[0]].strip().casefold()!r} "
+                           f"(ignoring case: {[header[i] for i in hits]}); choose one with "
+                           f"--smiles-col")
+    if hits:
+        return hits[0]
     raise CommandError(f"{path}: no SMILES column (looked for {', '.join(SMILES_NAMES)}, ignoring "
                        f"case; columns: {list(header)}); name it with --smiles-col")
 

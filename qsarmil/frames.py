@@ -13,7 +13,7 @@ cells KNIME can type: numbers (NaN where a molecule failed), text, nullable inte
 booleans for class labels, never Python tuples or lists. Our columns never overwrite the
 input's: a clash is resolved as in ``qsarmil predict`` (``prediction`` becomes
 ``qsarmil_prediction``). The SMILES column is found as the command line finds it (the first of
-:data:`qsarmil.cli.SMILES_NAMES`, ignoring case) unless it is named. Example node scripts are
+:data:`qsarmil.columns.SMILES_NAMES`, ignoring case) unless it is named. Example node scripts are
 in ``tutorials/knime/``.
 """
 
@@ -26,7 +26,7 @@ from itertools import islice
 import numpy as np
 import pandas as pd
 
-from .columns import SMILES_NAMES, added_columns
+from .columns import SMILES_NAMES, added_columns, smiles_candidates
 from .model import QSARModel
 from .scale import load_cached, predict_chunks
 
@@ -41,7 +41,7 @@ _EXPLAIN_TYPES = {"instance": "Int64", "fragment": "str", "atoms": "str", "weigh
 
 def find_smiles_column(columns: Sequence[Hashable], requested: Hashable | None = None) -> Hashable:
     """The SMILES column: ``requested`` (exact, else ignoring case), else the first of
-    :data:`~qsarmil.cli.SMILES_NAMES` present, ignoring case.
+    :data:`~qsarmil.columns.SMILES_NAMES` present, ignoring case.
 
     Raises
     ------
@@ -50,12 +50,12 @@ def find_smiles_column(columns: Sequence[Hashable], requested: Hashable | None =
     """
     if requested is not None:
         return _find_column(columns, requested)
-    for name in SMILES_NAMES:
-        hits = [c for c in columns if _folded(c) == name]
-        if len(hits) > 1:
-            raise KeyError(f"columns {hits} all look like SMILES; name one with smiles_column=")
-        if hits:
-            return hits[0]
+    columns = list(columns)
+    hits = [columns[i] for i in smiles_candidates(columns)]
+    if len(hits) > 1:
+        raise KeyError(f"columns {hits} all look like SMILES; name one with smiles_column=")
+    if hits:
+        return hits[0]
     raise KeyError(f"no SMILES column (looked for {', '.join(SMILES_NAMES)}, ignoring case; "
                    f"columns: {list(columns)}); name it with smiles_column=")
 
