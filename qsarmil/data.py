@@ -37,7 +37,9 @@ def load_dataset(name: str) -> pd.DataFrame:
     """A bundled regression set as a DataFrame with columns ``smiles, target, split``.
 
     ``"solubility"`` (log mol/L), ``"freesolv"`` (hydration free energy, kcal/mol) or a
-    MoleculeACE set such as ``"CHEMBL204_Ki"`` (target = -log10 of the activity in nM).
+    MoleculeACE set such as ``"CHEMBL204_Ki"`` (target = -log10 of the activity in nM). The
+    MoleculeACE sets also have ``cliff_mol``: 1 where MoleculeACE marks the molecule as part of an
+    activity-cliff pair (their cliff RMSE is the RMSE over test rows with ``cliff_mol == 1``).
     """
     if name in ("solubility", "freesolv"):
         path = _data_dir() / f"{name}.csv"

@@ -197,3 +197,12 @@ def test_default_fragment_model_explains_with_a_baseline_and_round_trips(tmp_pat
     model.save(tmp_path / "default_model")
     loaded = QSARModel.load(tmp_path / "default_model")
     np.testing.assert_array_equal(loaded.predict(test.smiles), model.predict(test.smiles))
+
+
+def test_moleculeace_sets_ship_their_activity_cliff_column():
+    data = load_dataset("CHEMBL2835_Ki")
+    assert list(data.columns) == ["smiles", "target", "split", "cliff_mol"]
+    assert set(data.cliff_mol.unique()) == {0, 1}
+    assert set(data.split.unique()) == {"train", "test"}
+    cliffs = data[(data.split == "test") & (data.cliff_mol == 1)]
+    assert 0 < len(cliffs) < (data.split == "test").sum()
