@@ -7,6 +7,7 @@ from .bags import BagError, BagMinMaxScaler, BagStandardScaler, BagTransformer, 
 from .estimators import MISVM, AdditiveRegressor, BagWrapper, InstanceWrapper, MILClassifier, MILRegressor
 from .kid import instance_weights, kid_accuracy, kid_spearman, leave_one_out_weights
 from .persist import ModelFileError, load_model, save_model
+from .search import StepwiseSearchCV, default_search_space
 from .training import TrainingDivergedError
 
 __version__ = "0.1.0"
@@ -16,4 +17,5 @@ __all__ = [
     "InstanceWrapper", "MILClassifier", "MILRegressor", "MISVM", "ModelFileError",
     "check_bags", "instance_weights", "kid_accuracy", "kid_spearman", "leave_one_out_weights",
     "load_model", "save_model", "TrainingDivergedError",
+    "StepwiseSearchCV", "default_search_space",
 ]
