@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import numpy as np
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -37,3 +40,59 @@ def test_round_trip_block_runs_as_written(tmp_path):
         assert len([n for n in book.namelist() if n.startswith("xl/media/")]) == 40
     shown = done.stdout.strip().splitlines()[-4:]                  # the Dask run's first rows
     assert shown[0].split() == ["id", "prediction", "status"] and "ok" in shown[1]
+
+
+# ------------------------------------------------------- the Results section and the paper table
+
+PAPER_MD = README.parent / "benchmarks" / "results" / "paper.md"
+PAPER_JSON = README.parent / "benchmarks" / "results" / "paper.json"
+
+
+def _paper_module():
+    sys.path.insert(0, str(README.parent))
+    import benchmarks.paper as paper
+
+    return paper
+
+
+def test_results_section_shows_the_paper_table():
+    paper = _paper_module()
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Results"):text.index("## Benchmarks")]
+    shown = section[section.index(paper.TABLE_START):section.index(paper.TABLE_END)]
+    assert paper.table_in(shown) == paper.table_in(PAPER_MD.read_text(encoding="utf-8"))
+    results = json.loads(PAPER_JSON.read_text(encoding="utf-8"))
+    assert not results["quick"]                                   # the README shows a full run
+    assert PAPER_MD.read_text(encoding="utf-8") == paper.render_markdown(results)   # md made from json
+    assert set(results["tasks"]) == {"digits_or", "digits_mean", "fragment_logp", "ppi", "solubility"}
+
+
+def test_paper_command_end_to_end_on_tiny_sets(tmp_path, monkeypatch):
+    """run_all on tiny sets: every task and variant gets figures; files and README update."""
+    import torch
+
+    paper = _paper_module()
+    monkeypatch.setitem(paper.SIZES, "quick", {"digits": 80, "logp": 150, "ppi": 80})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        results = paper.run_all(quick=True, seed=0, n_jobs=1, log=lambda line: None)
+    finally:
+        torch.set_num_threads(threads)
+    assert results["tasks"]["digits_or"]["bags"] == 80 and results["tasks"]["ppi"]["test"] == 20
+    for name, res in results["tasks"].items():
+        first, second = paper.metric_names(name)
+        for side in ("default", "baseline"):
+            assert np.isfinite(res[side][first]) and np.isfinite(res[side][second]), (name, side)
+            assert res[side]["fit_seconds"] >= 0
+    assert len(results["ppi_variants"]) == 3
+    md, js = paper.write_results(results, tmp_path)
+    assert md.name == "paper_quick.md"
+    assert json.loads(js.read_text())["tasks"].keys() == results["tasks"].keys()
+    table = paper.table_in(md.read_text())
+    assert table.count("\n") == 7
+    assert "| Protein-protein interaction | accuracy / KID | 0.990 / 1.000 |" in table
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{paper.TABLE_START}\nold\n{paper.TABLE_END}\nrest\n", encoding="utf-8")
+    paper.update_readme(results, readme)
+    assert paper.table_in(readme.read_text()) == table and "old" not in readme.read_text()
