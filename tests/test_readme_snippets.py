@@ -102,7 +102,7 @@ SHELL_FILES = """
 from rdkit import Chem
 from qsarmil import load_dataset
 import gzip
-ace = load_dataset("CHEMBL2835_Ki").head(60).reset_index(drop=True)
+ace = load_dataset("CHEMBL2835_Ki").head(40).reset_index(drop=True)
 table = ace.rename(columns={"smiles": "SMILES", "target": "pIC50"})[["SMILES", "pIC50"]]
 table.to_csv("data.csv", index=False)
 with Chem.SDWriter("actives.sdf") as out:

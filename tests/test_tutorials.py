@@ -112,3 +112,11 @@ def test_runs_top_to_bottom(path, tmp_path, kernel_env, monkeypatch):
         assert figure(r"digits: accuracy ([\d.]+)", stdout) >= 0.85
         assert figure(r"PPI: accuracy ([\d.]+)", stdout) >= 0.9
         assert figure(r"PPI: accuracy [\d.]+, KID ([\d.]+)", stdout) >= 0.9
+
+
+def test_readme_links_every_tutorial():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Tutorials"):text.index("\n## ", text.index("## Tutorials") + 3)]
+    linked = set(re.findall(r"\]\((tutorials/[^)]+\.ipynb)\)", section))
+    assert linked == {f"tutorials/{p.name}" for p in NOTEBOOKS}
+    assert "jupyter lab tutorials/" in section and '".[notebooks]"' in section
