@@ -335,7 +335,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.readme and args.quick:
         parser.error("--readme takes the figures of a full run; drop --quick")
     if args.rerender:
-        results = json.loads((args.out / "paper.json").read_text(encoding="utf-8"))
+        stem = "paper_quick" if args.quick else "paper"
+        results = json.loads((args.out / f"{stem}.json").read_text(encoding="utf-8"))
     else:
         if args.threads:
             torch.set_num_threads(args.threads)
