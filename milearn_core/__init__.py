@@ -4,7 +4,16 @@ Bags of instances in, bag labels out; per-instance weights say which instances d
 """
 
 from .bags import BagError, BagMinMaxScaler, BagStandardScaler, BagTransformer, check_bags
-from .estimators import MISVM, AdditiveRegressor, BagWrapper, InstanceWrapper, MILClassifier, MILRegressor
+from .estimators import (
+    MISVM,
+    AdditiveRegressor,
+    BagKernelRegressor,
+    BagWrapper,
+    InstanceWrapper,
+    MILClassifier,
+    MILRegressor,
+    minmax_kernel,
+)
 from .kid import instance_weights, kid_accuracy, kid_spearman, leave_one_out_weights
 from .persist import ModelFileError, load_model, save_model
 from .search import StepwiseSearchCV, default_search_space
@@ -13,9 +22,10 @@ from .training import TrainingDivergedError
 __version__ = "0.1.0"
 
 __all__ = [
-    "AdditiveRegressor", "BagError", "BagMinMaxScaler", "BagStandardScaler", "BagTransformer", "BagWrapper",
+    "AdditiveRegressor", "BagKernelRegressor", "BagError", "BagMinMaxScaler", "BagStandardScaler",
+    "BagTransformer", "BagWrapper",
     "InstanceWrapper", "MILClassifier", "MILRegressor", "MISVM", "ModelFileError",
     "check_bags", "instance_weights", "kid_accuracy", "kid_spearman", "leave_one_out_weights",
-    "load_model", "save_model", "TrainingDivergedError",
+    "load_model", "minmax_kernel", "save_model", "TrainingDivergedError",
     "StepwiseSearchCV", "default_search_space",
 ]

@@ -59,6 +59,7 @@ def _allowed() -> dict[str, type]:
 
     from .estimators.additive import AdditiveRegressor
     from .estimators.classical import MISVM, BagWrapper, InstanceWrapper
+    from .estimators.kernels import BagKernelRegressor
 
     public = {
         "sklearn.ensemble": (ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier,
@@ -70,7 +71,7 @@ def _allowed() -> dict[str, type]:
         "sklearn.svm": (SVC, SVR, LinearSVC, LinearSVR),
         "sklearn.tree": (DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier,
                          ExtraTreeRegressor),
-        "milearn_core": (AdditiveRegressor, BagWrapper, InstanceWrapper, MISVM),
+        "milearn_core": (AdditiveRegressor, BagKernelRegressor, BagWrapper, InstanceWrapper, MISVM),
     }
     return {f"{module}.{cls.__name__}": cls for module, classes in public.items() for cls in classes}
 
@@ -418,6 +419,36 @@ def _check_additive(model) -> None:
         raise StateError("intercept_ does not match coef_")
 
 
+def _check_bag_kernel(model) -> None:
+    """The stored training bags (CSR arrays) index the kernel and the contribution code: every
+    pointer, column and size is checked against the others."""
+    from .estimators.kernels import KERNELS
+
+    n_features = _int(model.n_features_in_, "n_features_in_", 1)
+    if model.kernel_ not in KERNELS:
+        raise StateError(f"unknown kernel_ {model.kernel_!r}")
+    if not (isinstance(model.alpha_, float) and np.isfinite(model.alpha_) and model.alpha_ > 0):
+        raise StateError("alpha_ is not a positive number")
+    indptr = _array_of(model.train_indptr_, "train_indptr_", "i", (None,))
+    n_train = _int(len(indptr) - 1, "number of training bags", 1)
+    nnz = _int(int(indptr[-1]), "train_indptr_[-1]")
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0):
+        raise StateError("train_indptr_ is not a CSR row pointer")
+    indices = _array_of(model.train_indices_, "train_indices_", "i", (nnz,))
+    data = _array_of(model.train_data_, "train_data_", "f", (nnz,))
+    if nnz and (indices.min() < 0 or indices.max() >= n_features):
+        raise StateError("train_indices_ out of range")
+    if not np.all(np.isfinite(data) & (data >= 0)):
+        raise StateError("train_data_ must be finite and nonnegative")
+    dual = _array_of(model.dual_coef_, "dual_coef_", "f",
+                     (n_train,) + (None,) * (np.ndim(model.dual_coef_) - 1))
+    coef = _array_of(model.linear_coef_, "linear_coef_", "f", (None,) * np.ndim(model.linear_coef_))
+    outputs = () if dual.ndim == 1 else (dual.shape[1],)
+    if dual.ndim not in (1, 2) or coef.shape != outputs[::-1] + (n_features,) \
+            or np.shape(model.intercept_) != outputs:
+        raise StateError("dual_coef_, linear_coef_ and intercept_ do not match")
+
+
 def _check_wrapper(model) -> None:
     from .estimators.classical import _AGGREGATES, BAG_POOLS
 
@@ -452,6 +483,7 @@ _CHECKS: dict[str, Callable] = {
        ("ExtraTreesClassifier", "ExtraTreesRegressor", "RandomForestClassifier",
         "RandomForestRegressor")},
     "milearn_core.AdditiveRegressor": _check_additive,
+    "milearn_core.BagKernelRegressor": _check_bag_kernel,
     "milearn_core.BagWrapper": _check_wrapper,
     "milearn_core.InstanceWrapper": _check_wrapper,
     "milearn_core.MISVM": _check_misvm,

@@ -2,9 +2,10 @@
 
 from .additive import AdditiveRegressor
 from .classical import MISVM, BagWrapper, InstanceWrapper, embed_bags
+from .kernels import BagKernelRegressor, minmax_kernel
 from .neural import MILClassifier, MILRegressor
 
 __all__ = [
-    "AdditiveRegressor", "BagWrapper", "InstanceWrapper", "MILClassifier", "MILRegressor", "MISVM",
-    "embed_bags",
+    "AdditiveRegressor", "BagKernelRegressor", "BagWrapper", "InstanceWrapper", "MILClassifier",
+    "MILRegressor", "MISVM", "embed_bags", "minmax_kernel",
 ]
