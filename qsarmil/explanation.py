@@ -82,7 +82,7 @@ class Explanation:
         self._require_ok()
         if signed and not self.has_signed:
             raise ValueError("this model gives no signed contributions (use the default "
-                             "AdditiveRegressor or an instance-level "
+                             "regression model, AdditiveRegressor or an instance-level "
                              "pooling such as instance_sum)")
         column = "contribution" if signed else "weight"
         return atom_values(self._heavy_mol().GetNumAtoms(), self.instances.atoms,

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from rdkit import Chem
 from test_chem_inputs import TRICKY
 
-from milearn_core import AdditiveRegressor, MILRegressor, kid_accuracy
+from milearn_core import BagKernelRegressor, MILRegressor, kid_accuracy
 from qsarmil.conformers import ConformerError, ConformerSettings, generate_conformers
 from qsarmil.data import list_datasets, load_chembl_sample, load_dataset, make_fragment_logp
 from qsarmil.featurize import BaggingError, MoleculeBagger
@@ -180,7 +180,8 @@ def test_default_fragment_model_finds_key_fragments_better_in_parent_context():
         model.fit(task.smiles[:1000], task.y[:1000])
         _, instances = model.predict_with_weights(task.smiles[1000:])
         kid[kind] = kid_accuracy([f.weight.to_numpy() for f in instances], task.key_instances[1000:])
-        assert isinstance(model.estimator_, AdditiveRegressor)
+        # An additive target: the default kernel model picks its linear (additive) kernel.
+        assert isinstance(model.estimator_, BagKernelRegressor) and model.estimator_.kernel_ == "linear"
     assert kid["morgan_parent"] > kid["morgan"] and kid["morgan_parent"] > 0.85
 
 
@@ -188,7 +189,8 @@ def test_default_fragment_model_explains_with_a_baseline_and_round_trips(tmp_pat
     data = load_dataset("solubility")
     train, test = data[data.split == "train"].head(300), data[data.split == "test"].head(40)
     model = QSARModel().fit(train.smiles, train.target)
-    assert isinstance(model.estimator_, AdditiveRegressor) and model.scaler_ is None
+    assert isinstance(model.estimator_, BagKernelRegressor) and model.scaler_ is None
+    assert model.bagger_.descriptors == ("morgan_parent", "atompair_parent")
     assert np.corrcoef(model.predict(test.smiles).astype(float), test.target)[0, 1] > 0.7
     e = model.explain("CCOC(=O)c1ccc(NC(=O)c2ccccc2)cc1")
     assert e.baseline == pytest.approx(float(model.estimator_.intercept_))
