@@ -4,6 +4,7 @@ Bags of instances in, bag labels out; per-instance weights say which instances d
 """
 
 from .bags import BagError, BagMinMaxScaler, BagStandardScaler, BagTransformer, check_bags
+from .consensus import ConsensusRegressor
 from .estimators import (
     MISVM,
     AdditiveRegressor,
@@ -23,7 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AdditiveRegressor", "BagKernelRegressor", "BagError", "BagMinMaxScaler", "BagStandardScaler",
-    "BagTransformer", "BagWrapper",
+    "BagTransformer", "BagWrapper", "ConsensusRegressor",
     "InstanceWrapper", "MILClassifier", "MILRegressor", "MISVM", "ModelFileError",
     "check_bags", "instance_weights", "kid_accuracy", "kid_spearman", "leave_one_out_weights",
     "load_model", "minmax_kernel", "save_model", "TrainingDivergedError",

@@ -57,6 +57,7 @@ def _allowed() -> dict[str, type]:
         ExtraTreeRegressor,
     )
 
+    from .consensus import ConsensusRegressor
     from .estimators.additive import AdditiveRegressor
     from .estimators.classical import MISVM, BagWrapper, InstanceWrapper
     from .estimators.kernels import BagKernelRegressor
@@ -71,7 +72,8 @@ def _allowed() -> dict[str, type]:
         "sklearn.svm": (SVC, SVR, LinearSVC, LinearSVR),
         "sklearn.tree": (DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier,
                          ExtraTreeRegressor),
-        "milearn_core": (AdditiveRegressor, BagKernelRegressor, BagWrapper, InstanceWrapper, MISVM),
+        "milearn_core": (AdditiveRegressor, BagKernelRegressor, BagWrapper, ConsensusRegressor,
+                         InstanceWrapper, MISVM),
     }
     return {f"{module}.{cls.__name__}": cls for module, classes in public.items() for cls in classes}
 
@@ -449,6 +451,19 @@ def _check_bag_kernel(model) -> None:
         raise StateError("dual_coef_, linear_coef_ and intercept_ do not match")
 
 
+def _check_consensus(model) -> None:
+    members = list(model.estimators)
+    fitted = model.estimators_
+    if not isinstance(fitted, list) or len(fitted) != len(members) or not fitted:
+        raise StateError("estimators_ does not match estimators")
+    for (name, unfitted), est in zip(members, fitted):
+        if not isinstance(name, str) or type(est) is not type(unfitted):
+            raise StateError("a fitted member is not of its estimator's class")
+    weights = _array_of(model.weights_, "weights_", "f", (len(fitted),))
+    if not (np.all(np.isfinite(weights) & (weights >= 0)) and abs(weights.sum() - 1) < 1e-9):
+        raise StateError("weights_ must be nonnegative and add up to 1")
+
+
 def _check_wrapper(model) -> None:
     from .estimators.classical import _AGGREGATES, BAG_POOLS
 
@@ -485,6 +500,7 @@ _CHECKS: dict[str, Callable] = {
     "milearn_core.AdditiveRegressor": _check_additive,
     "milearn_core.BagKernelRegressor": _check_bag_kernel,
     "milearn_core.BagWrapper": _check_wrapper,
+    "milearn_core.ConsensusRegressor": _check_consensus,
     "milearn_core.InstanceWrapper": _check_wrapper,
     "milearn_core.MISVM": _check_misvm,
 }
