@@ -177,9 +177,9 @@ def _new_model(task: str, args):
 
     bagger = MoleculeBagger(bag_type=args.bag_type, n_jobs=args.n_jobs,
                             progress=False if args.quiet else "auto")
-    # The seed of the network, or of the additive model's CV-fold shuffling.
+    # The seed of the network, or of the regression model's selection subset.
     estimator = default_estimator(task, args.bag_type).set_params(random_state=args.seed)
-    return QSARModel(bagger=bagger, estimator=estimator, task=task)
+    return QSARModel(bagger=bagger, estimator=estimator, task=task, search=args.search)
 
 
 def fold_metrics(task: str, y_true: Sequence, predicted: Sequence, proba=None,

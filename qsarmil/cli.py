@@ -87,6 +87,8 @@ def _train_parser(sub) -> None:
                    choices=["brics", "recap", "conformers"], help="how a molecule becomes a bag")
     t.add_argument("--cv", type=int, default=5, help="folds of the cross-validation run when the "
                    "data have no test split (shuffled, seeded by --seed; 0 or 1: none)")
+    t.add_argument("--search", choices=["stepwise"], help="tune the model's hyperparameters by a "
+                   "stepwise search (seeded 5-fold CV on the training data; slower)")
     t.add_argument("--n-jobs", type=int, default=1, help="processes for bagging molecules")
     t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same model)")
     t.add_argument("-o", "--out", required=True, help="folder to save the model in")

@@ -25,6 +25,7 @@ from milearn_core import (
     BagStandardScaler,
     MILClassifier,
     MILRegressor,
+    StepwiseSearchCV,
     instance_weights,
     load_model,
 )
@@ -55,9 +56,8 @@ TASKS = ("auto", "regression", "classification")
 _MAX_CLASSES_BY_GUESS = 10  # whole-number labels with 3..10 values: classes or a scale? ask
 
 
-# The default fragment regression recipe: the bag kernel model on Morgan environments plus atom
-# pairs, both counted in the parent (measurements in the README). Applies where the bagger's
-# descriptors are left at None and no estimator is given.
+# The bag kernel model's recipe: Morgan environments plus atom pairs, both counted in the parent
+# (measurements in the README). Applies to fragment bags whose descriptors are left at None.
 REGRESSION_FRAGMENT_DESCRIPTORS = ("morgan_parent", "atompair_parent")
 
 
@@ -187,9 +187,9 @@ class QSARModel(BaseEstimator):
     ----------
     bagger : MoleculeBagger, optional
         Featuriser; default :class:`MoleculeBagger` (BRICS fragments, in-parent Morgan counts,
-        salts stripped to their parent molecule). A regression with the default estimator
-        and a fragment bagger whose ``descriptors`` are None also counts atom pairs in the
-        parent (``REGRESSION_FRAGMENT_DESCRIPTORS``, the kernel model's recipe).
+        salts stripped to their parent molecule). With a :class:`~milearn_core.BagKernelRegressor`
+        (the default regression estimator), fragment bags whose ``descriptors`` are None also
+        count atom pairs in the parent (``REGRESSION_FRAGMENT_DESCRIPTORS``).
     estimator : milearn_core estimator, optional
         Default: :func:`default_estimator` for the task.
     task : {"auto", "regression", "classification"}
@@ -207,6 +207,11 @@ class QSARModel(BaseEstimator):
     target_name, units : str, optional
         What is predicted and its units (e.g. "logS", "log mol/L"), shown on colour bars,
         legends and reports; default "prediction" and none.
+    search : {None, "stepwise"}
+        "stepwise": tune the estimator's hyperparameters with :class:`~milearn_core.StepwiseSearchCV`
+        (its default grid for the model family, 5 seeded folds) on the training molecules and
+        keep the best; ``search_`` then holds the search (``cv_results_``, ``path_``). A saved
+        model keeps the tuned estimator.
 
     Attributes
     ----------
@@ -225,13 +230,14 @@ class QSARModel(BaseEstimator):
 
     def __init__(self, bagger: MoleculeBagger | None = None, estimator=None,
                  task: str = "auto", scale_features="auto", target_name: str | None = None,
-                 units: str | None = None):
+                 units: str | None = None, search: str | None = None):
         self.bagger = bagger
         self.estimator = estimator
         self.task = task
         self.scale_features = scale_features
         self.target_name = target_name
         self.units = units
+        self.search = search
 
     def _wants_scaling(self) -> bool:
         if self.scale_features != "auto":
@@ -297,12 +303,16 @@ class QSARModel(BaseEstimator):
             No molecules, a length mismatch, labels whose task is ambiguous, or a target that
             is missing or not a finite number (the message names the input row and value).
         """
+        if self.search not in (None, "stepwise"):
+            raise ValueError(f"search must be None or 'stepwise', got {self.search!r}")
         smiles = _molecule_list(smiles)
         y = _checked_targets(y, len(smiles), "auto")
         task = self._resolve_task(y)
         y = _checked_targets(y, len(smiles), task)
         self.bagger_ = clone(self.bagger) if self.bagger is not None else MoleculeBagger()
-        if (task == "regression" and self.estimator is None and self.bagger_.descriptors is None
+        self.estimator_ = (clone(self.estimator) if self.estimator is not None
+                           else default_estimator(task, self.bagger_.bag_type))
+        if (isinstance(self.estimator_, BagKernelRegressor) and self.bagger_.descriptors is None
                 and self.bagger_.bag_type != "conformers"):
             self.bagger_.set_params(descriptors=REGRESSION_FRAGMENT_DESCRIPTORS)
         bags = self.bagger_.fit_transform(smiles)
@@ -312,9 +322,14 @@ class QSARModel(BaseEstimator):
         if not bags:
             first = self.training_failures_[0]
             raise MoleculeError(f"no molecule could be bagged; row {first.index}: {first.reason}")
-        self.estimator_ = (clone(self.estimator) if self.estimator is not None
-                           else default_estimator(task, self.bagger_.bag_type))
-        self.estimator_.fit(bags, y[self.bagger_.valid_index_])
+        if self.search == "stepwise":
+            # The search's folds and candidate seeds are seeded: the same data give the same
+            # model. Only its best estimator is kept (and saved); the search stays in search_.
+            self.search_ = StepwiseSearchCV(self.estimator_, random_state=0).fit(
+                bags, y[self.bagger_.valid_index_])
+            self.estimator_ = self.search_.best_estimator_
+        else:
+            self.estimator_.fit(bags, y[self.bagger_.valid_index_])
         self.task_ = task
         self.domain_ = ApplicabilityDomain().fit(
             _domain_mols(self.bagger_.provenance_),
