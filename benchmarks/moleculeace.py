@@ -18,7 +18,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import save_results
+from _common import RESULTS, save_results
 from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 from sklearn.ensemble import RandomForestRegressor
@@ -125,6 +125,23 @@ def summary(per_set: dict) -> dict:
     return out
 
 
+LABELS = {"svr_tanimoto": "SVR, Tanimoto kernel on ECFP4 (baseline)", "rf_ecfp": "random forest on ECFP4",
+          "default": "**`QSARModel()` default** (MinMax kernel on fragment bags)",
+          "additive": "additive model (former default)", "kernel_morgan": "MinMax kernel, Morgan only",
+          "consensus": "consensus: MinMax + additive", "additive_cv": "AdditiveRegressor, 5-fold CV"}
+
+
+def markdown(table: dict) -> str:
+    """The summary as a Markdown table (the README's MoleculeACE table)."""
+    lines = ["| model | wins vs SVR | mean RMSE | mean cliff RMSE | mean R² | seconds (x SVR) |",
+             "|---|---|---|---|---|---|"]
+    for label, row in table.items():
+        lines.append(f"| {LABELS.get(label, label)} | {row['wins_vs_svr']}/{row['sets']} | "
+                     f"{row['mean_rmse']:.3f} | {row['mean_cliff_rmse']:.3f} | {row['mean_r2']:.3f} | "
+                     f"{row['total_seconds']:.0f} ({row['seconds_vs_svr']:.1f}x) |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"five sets only: {QUICK_SETS}")
@@ -146,6 +163,7 @@ def main() -> None:
               f"cliff {row['mean_cliff_rmse']:.4f}  R² {row['mean_r2']:.3f}  "
               f"{row['total_seconds']:.0f} s ({row['seconds_vs_svr']}x SVR)", flush=True)
     save_results(args.name, {"protocol": __doc__.split("\n\n")[1], "summary": table, "sets": per_set})
+    (RESULTS / f"{args.name}.md").write_text(markdown(table))
 
 
 if __name__ == "__main__":

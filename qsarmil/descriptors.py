@@ -18,9 +18,10 @@ with their names.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import combinations_with_replacement
+from itertools import chain, combinations_with_replacement
 from pathlib import Path
 
 import numpy as np
@@ -154,11 +155,8 @@ def _atom_pairs_parent(parent: Chem.Mol, atoms, size: int) -> dict[int, float]:
     fragment's share is half a pair per end it holds, so the fragments' shares add up to the
     molecule's (weighted) atom-pair fingerprint."""
     per_atom = _atom_pair_bits(parent, size)
-    counts: dict[int, float] = {}
-    for atom in atoms:
-        for bit in per_atom[atom]:
-            counts[bit] = counts.get(bit, 0.0) + 0.5 * ATOM_PAIR_WEIGHT
-    return counts
+    share = 0.5 * ATOM_PAIR_WEIGHT
+    return {bit: n * share for bit, n in Counter(chain.from_iterable(per_atom[a] for a in atoms)).items()}
 
 
 # Count fingerprints as {bit: count}: (fragment with its cut points handled, parent, the
