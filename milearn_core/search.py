@@ -11,7 +11,7 @@ the same seed gives the same ``best_params_`` and the same refit predictions wha
 ``n_jobs`` is and in whatever order the fits finish.
 
 :func:`default_search_space` gives a grid per model family (networks, the additive model, the
-bag/instance wrappers, mi-SVM, bag kernels).
+bag-kernel model, the bag/instance wrappers, mi-SVM).
 """
 
 from __future__ import annotations
@@ -98,20 +98,6 @@ def _inner_grid(inner, prefix: str) -> Steps:
     return [(f"{prefix}{name}", values) for name, values in _grid(inner, pairs)]
 
 
-def _kernel_space(estimator) -> Steps:
-    """Bag-kernel models (milearn_core.estimators.kernels): their penalty and kernel settings."""
-    params = estimator.get_params(deep=False)
-    pairs = []
-    if "kernel" in params:
-        pairs.append(("kernel", ["rbf", "linear", "tanimoto", "minmax"]))
-    for name in ("alpha", "C", "lambda_", "penalty"):
-        if name in params and isinstance(params[name], numbers.Real):
-            pairs.append((name, [1.0, 0.1, 10.0, 0.01, 100.0]))
-    if "gamma" in params:
-        pairs.append(("gamma", ["scale", 1e-3, 1e-2, 1e-1, 1.0]))
-    return [(name, values) for name, values in _grid(estimator, pairs)]
-
-
 def default_search_space(estimator) -> Steps:
     """An ordered list of ``(parameter, values)`` steps for ``estimator``'s model family.
 
@@ -126,7 +112,8 @@ def default_search_space(estimator) -> Steps:
       wrapped estimator's own grid where it is a common scikit-learn model (SVR/SVC: ``C``,
       ``gamma``; ridge/logistic: the penalty; random forest; k-NN).
     - ``MISVM``: variant, ``C``, ``gamma``, class weight.
-    - A bag-kernel model: its kernel and penalty.
+    - ``BagKernelRegressor``: each kernel on its own and all of them (it otherwise picks one by
+      exact leave-one-out error), then a wider penalty range.
     - A ``Pipeline``: the grid of its last step, with the step's prefix.
 
     Parameters
@@ -142,7 +129,16 @@ def default_search_space(estimator) -> Steps:
     ValueError
         For an estimator with no default grid: pass ``steps=`` yourself.
     """
-    from .estimators import MISVM, AdditiveRegressor, BagWrapper, InstanceWrapper, MILClassifier, MILRegressor
+    from .estimators import (
+        MISVM,
+        AdditiveRegressor,
+        BagKernelRegressor,
+        BagWrapper,
+        InstanceWrapper,
+        MILClassifier,
+        MILRegressor,
+    )
+    from .estimators.kernels import KERNELS
 
     if isinstance(estimator, Pipeline):
         name, last = estimator.steps[-1]
@@ -163,10 +159,10 @@ def default_search_space(estimator) -> Steps:
         return _grid(estimator, [("variant", ["mi", "MI"]), ("C", _PENALTIES),
                                  ("gamma", ["scale", 1e-2, 1e-1, 1.0]),
                                  ("class_weight", [None, "balanced"])])
-    if type(estimator).__module__.startswith("milearn_core.estimators.kernels"):
-        steps = _kernel_space(estimator)
-        if steps:
-            return steps
+    if isinstance(estimator, BagKernelRegressor):
+        kernels = [(name,) for name in KERNELS] + [tuple(KERNELS)]
+        wide = tuple(float(a) for a in np.logspace(-8, 4, 25))
+        return _grid(estimator, [("kernels", kernels), ("alphas", [wide])])
     raise ValueError(f"no default search space for {type(estimator).__name__}; pass "
                      f"steps=[(parameter, values), ...]")
 
@@ -414,6 +410,8 @@ class StepwiseSearchCV(MetaEstimatorMixin, BaseEstimator):
         """
         self._check_params()
         steps = self._checked_steps()
+        for stale in ("best_estimator_", "refit_time_"):  # from an earlier fit with refit=True
+            self.__dict__.pop(stale, None)
         if isinstance(X, (str, bytes)) or not hasattr(X, "__len__") or not hasattr(X, "__getitem__"):
             raise ValueError(f"X must be a sequence of bags, got {type(X).__name__}")
         y = np.asarray(y)

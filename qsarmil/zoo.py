@@ -363,7 +363,8 @@ class ModelZoo:
             raise ValueError(f"{len(smiles)} molecules but {len(y)} targets")
         if key_atoms is not None and len(key_atoms) != len(smiles):
             raise ValueError(f"{len(smiles)} molecules but {len(key_atoms)} key_atoms entries")
-        if not 0 < self.validation_fraction < 1:
+        fraction = self.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
         task = self._checked_task(y)
         metric = self._metric(task)

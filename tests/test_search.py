@@ -20,6 +20,7 @@ from milearn_core import (
     load_model,
 )
 from milearn_core.datasets import make_digit_bags
+from milearn_core.estimators import BagKernelRegressor
 from milearn_core.search import candidate_seed
 
 TINY = dict(hidden_layer_sizes=(8,), max_epochs=6, batch_size=16, early_stopping=False)
@@ -195,6 +196,8 @@ def test_instance_methods_are_delegated_where_the_best_estimator_has_them():
     no_refit = StepwiseSearchCV(AdditiveRegressor(), [("fit_intercept", [True, False])], cv=3,
                                 refit=False, progress=False).fit(bags, y)
     assert no_refit.best_params_ and not hasattr(no_refit, "best_estimator_")
+    additive.set_params(refit=False).fit(bags, y)  # no stale estimator from the earlier fit
+    assert not hasattr(additive, "best_estimator_") and not hasattr(additive, "predict_proba")
 
 
 def test_best_estimator_is_a_plain_saveable_estimator(tmp_path, small_mean):
@@ -232,6 +235,8 @@ def test_default_search_spaces():
     assert values["pooling"][0] == "attention" and values["learning_rate"][0] == 0.05  # current first
     assert "instance_max" in dict(default_search_space(MILClassifier()))["pooling"]
     assert [n for n, _ in default_search_space(AdditiveRegressor())] == ["alphas", "fit_intercept"]
+    kernel = dict(default_search_space(BagKernelRegressor(kernels=("linear",))))
+    assert kernel["kernels"][0] == ("linear",) and ("minmax",) in kernel["kernels"] and "alphas" in kernel
     wrapper = dict(default_search_space(BagWrapper(SVR(C=3.0), pool="max")))
     assert wrapper["pool"][0] == "max" and wrapper["estimator__C"][0] == 3.0 and "estimator__gamma" in wrapper
     assert "aggregate" in dict(default_search_space(InstanceWrapper(LogisticRegression())))
