@@ -96,3 +96,14 @@ def test_paper_command_end_to_end_on_tiny_sets(tmp_path, monkeypatch):
     readme.write_text(f"intro\n{paper.TABLE_START}\nold\n{paper.TABLE_END}\nrest\n", encoding="utf-8")
     paper.update_readme(results, readme)
     assert paper.table_in(readme.read_text()) == table and "old" not in readme.read_text()
+
+
+def test_moleculeace_table_is_the_saved_full_run():
+    sys.path.insert(0, str(README.parent / "benchmarks"))
+    from moleculeace import markdown
+
+    results = json.loads((README.parent / "benchmarks" / "results" / "moleculeace.json").read_text())
+    assert len(results["sets"]) == 30                              # every bundled set, one run
+    table = markdown(results["summary"])
+    assert table == (README.parent / "benchmarks" / "results" / "moleculeace.md").read_text()
+    assert table in README.read_text(encoding="utf-8")
