@@ -51,7 +51,7 @@ from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 from milearn_core import AdditiveRegressor, BagWrapper, InstanceWrapper, MILClassifier, MILRegressor
-from milearn_core.estimators import MISVM
+from milearn_core.estimators import MISVM, BagKernelRegressor
 from milearn_core.persist import ModelFileError, atomic_path
 
 from .featurize import MoleculeBagger
@@ -61,6 +61,7 @@ __all__ = ["ModelZoo", "default_zoo_estimators", "DEFAULT_DESCRIPTOR_SETS"]
 
 DEFAULT_DESCRIPTOR_SETS: dict[str, dict[str, Any]] = {
     "morgan": {"descriptors": "morgan_parent"},
+    "morgan_atompair": {"descriptors": ("morgan_parent", "atompair_parent")},
     "pharmacophore": {"descriptors": "pharmacophore"},
     "rdkit2d": {"descriptors": "rdkit2d"},
 }
@@ -70,6 +71,7 @@ _METRICS = {"regression": ("r2", "rmse"),
             "classification": ("balanced_accuracy", "accuracy", "roc_auc")}
 _LOWER_IS_BETTER = {"rmse"}
 _DENSE_ONLY = (BagWrapper, InstanceWrapper, MISVM)  # they densify bags: 32768-bit counts would not fit
+_COUNTS_ONLY = (BagKernelRegressor,)  # the MinMax kernel compares nonnegative counts
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 _ZOO_FILE, _TABLE_FILE = "zoo.json", "table.csv"
 
@@ -77,14 +79,16 @@ _ZOO_FILE, _TABLE_FILE = "zoo.json", "table.csv"
 def default_zoo_estimators(task: str) -> dict[str, Any]:
     """The estimators a zoo tries by default, by name (seeded).
 
-    Regression: the additive (ridge) model, ``instance_mean`` and attention networks, and a
-    random forest on mean-pooled bags. Classification: attention and ``instance_max`` networks,
-    and a random forest on mean/std-pooled bags. The forests take dense descriptor sets only.
+    Regression: the bag-kernel model (QSARModel's default), the additive (ridge) model,
+    ``instance_mean`` and attention networks, and a random forest on mean-pooled bags.
+    Classification: attention and ``instance_max`` networks, and a random forest on
+    mean/std-pooled bags. The forests take dense descriptor sets only, the kernel model count
+    fingerprints only.
     """
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
     if task == "regression":
-        return {"additive": AdditiveRegressor(),
+        return {"kernel": BagKernelRegressor(), "additive": AdditiveRegressor(),
                 "net_instance_mean": MILRegressor(pooling="instance_mean", random_state=0),
                 "net_attention": MILRegressor(pooling="attention", random_state=0),
                 "bag_rf": BagWrapper(RandomForestRegressor(200, random_state=0), pool="mean")}
@@ -228,14 +232,16 @@ class ModelZoo:
     descriptor_sets : mapping of name to str, tuple or dict, optional
         Descriptor sets for fragment bags: a descriptor name (or tuple of names) or a dict of
         :class:`MoleculeBagger` settings. Default :data:`DEFAULT_DESCRIPTOR_SETS` (Morgan
-        counts in the parent, pharmacophore counts, RDKit 2-D). Conformer bags use their own
-        (shape + USRCAT on 5 unoptimised conformers), or ``conformer_descriptor_sets``.
+        counts in the parent, the same with atom pairs, pharmacophore counts, RDKit 2-D).
+        Conformer bags use their own (shape + USRCAT on 5 unoptimised conformers), or
+        ``conformer_descriptor_sets``.
     conformer_descriptor_sets : mapping, optional
         As ``descriptor_sets``, for conformer bags.
     estimators : mapping of name to estimator, optional
         Default :func:`default_zoo_estimators` for the task. Wrappers around scikit-learn
         models (``BagWrapper``, ``InstanceWrapper``, ``MISVM``) need dense bags: they are
-        skipped (status "skipped") on sparse count-fingerprint bags.
+        skipped (status "skipped") on sparse count-fingerprint bags; ``BagKernelRegressor``
+        needs count fingerprints and is skipped on other descriptor sets.
     task : {"auto", "regression", "classification"}
         "auto": from the labels (:func:`qsarmil.model.detect_task`).
     validation_fraction : float
@@ -382,10 +388,8 @@ class ModelZoo:
             if row is not None:
                 rows.append(row)
                 self._notify(row)
-            elif isinstance(combo.estimator, _DENSE_ONLY) and MoleculeBagger(
-                    **combo.bagger_params)._config()["sparse"]:
-                rows.append({**_identity(combo), "status": "skipped",
-                             "error": "needs dense bags (count fingerprints stay sparse)"})
+            elif (reason := _incompatible(combo)) is not None:
+                rows.append({**_identity(combo), "status": "skipped", "error": reason})
             else:
                 todo.append(combo)
         show = None if self.progress == "auto" else not self.progress
@@ -584,6 +588,16 @@ def _guarded(combo: _Combo, task, train, val, keys):
 
 def _guarded_packed(combo: _Combo, args: list):
     return _guarded(combo, *args)
+
+
+def _incompatible(combo: _Combo) -> str | None:
+    """Why an estimator cannot take a descriptor set's bags, or None."""
+    config = MoleculeBagger(**combo.bagger_params)._config()
+    if isinstance(combo.estimator, _DENSE_ONLY) and config["sparse"]:
+        return "needs dense bags (count fingerprints stay sparse)"
+    if isinstance(combo.estimator, _COUNTS_ONLY) and not config["counts_only"]:
+        return "needs nonnegative count fingerprints"
+    return None
 
 
 def _identity(combo: _Combo) -> dict:

@@ -5,7 +5,7 @@ import pytest
 from rdkit import Chem
 from sklearn.linear_model import Ridge
 
-from milearn_core import AdditiveRegressor, BagWrapper
+from milearn_core import AdditiveRegressor, BagKernelRegressor, BagWrapper
 from qsarmil.data import load_chembl_sample, load_dataset, make_fragment_logp
 from qsarmil.fragments import brics_fragments
 from qsarmil.model import QSARModel
@@ -153,3 +153,10 @@ def test_dask_path_gives_the_local_table(tmp_path, solubility):
     assert list(remote.name) == list(local.name) and set(remote.status) == {"trained"}
     np.testing.assert_allclose(remote.score, local.score)
     assert (tmp_path / "dask" / "models" / remote.name[0] / "qsarmil.json").is_file()
+
+
+def test_the_kernel_model_is_skipped_on_descriptors_that_are_not_counts(tmp_path, solubility):
+    smiles, y = solubility
+    table = _zoo(tmp_path / "zoo", descriptor_sets={"pharm": "pharmacophore"},
+                 estimators={"kernel": BagKernelRegressor()}).run(smiles, y)
+    assert list(table.status) == ["skipped"] and "count fingerprints" in table.error[0]
