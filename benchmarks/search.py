@@ -352,7 +352,8 @@ def digit_rules(quick: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="small: 600 logP molecules, one MoleculeACE set, two search steps")
+                        help="small: 600 logP molecules, one MoleculeACE set, two search steps; "
+                             "saved as search_quick.json")
     parser.add_argument("--n-logp", type=int, default=1000)
     parser.add_argument("--sets", nargs="*", default=ACE_SETS)
     parser.add_argument("--pool", type=int, default=40000,
@@ -377,7 +378,7 @@ def main() -> None:
     results["digit_rules"] = digit_rules(args.quick)
     results["seconds"] = time.perf_counter() - start
     _log(f"total {results['seconds'] / 60:.1f} min")
-    save_results("search", results)
+    save_results("search_quick" if args.quick else "search", results)  # a quick run keeps the full one
 
 
 if __name__ == "__main__":
