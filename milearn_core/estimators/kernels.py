@@ -22,10 +22,10 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from ..bags import FLOAT64_MAX_ABS, BagError, check_bag_targets, check_bags, check_finite_output, pack_bags
+from ..bags import BagError, check_bag_targets, check_finite_output, pack_bags
 from ..kid import leave_one_out_weights, normalize_per_bag
 from ..persist import PersistMixin
-from .additive import _bag_sums
+from .additive import _bag_sums, _check
 
 __all__ = ["BagKernelRegressor", "minmax_kernel"]
 
@@ -328,7 +328,3 @@ class BagKernelRegressor(PersistMixin, RegressorMixin, BaseEstimator):
             return leave_one_out_weights(self.predict, _check(X, self.n_features_in_))
         magnitude = [np.abs(c).reshape(len(c), -1).sum(axis=1) for c in self.instance_contributions(X)]
         return normalize_per_bag(magnitude)
-
-
-def _check(X, n_features: int | None = None) -> list:
-    return check_bags(X, n_features, np.float64, accept_sparse=True, max_abs=FLOAT64_MAX_ABS)
