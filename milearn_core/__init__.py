@@ -3,7 +3,14 @@
 Bags of instances in, bag labels out; per-instance weights say which instances drive each bag.
 """
 
-from .bags import BagError, BagMinMaxScaler, BagStandardScaler, BagTransformer, check_bags
+from .bags import (
+    BagError,
+    BagMinMaxScaler,
+    BagStandardScaler,
+    BagTransformer,
+    check_bags,
+    predicts_from_bag_sums,
+)
 from .consensus import ConsensusRegressor
 from .estimators import (
     MISVM,
@@ -27,6 +34,6 @@ __all__ = [
     "BagTransformer", "BagWrapper", "ConsensusRegressor",
     "InstanceWrapper", "MILClassifier", "MILRegressor", "MISVM", "ModelFileError",
     "check_bags", "instance_weights", "kid_accuracy", "kid_spearman", "leave_one_out_weights",
-    "load_model", "minmax_kernel", "save_model", "TrainingDivergedError",
+    "load_model", "minmax_kernel", "predicts_from_bag_sums", "save_model", "TrainingDivergedError",
     "StepwiseSearchCV", "default_search_space",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "check_finite_output",
     "FLOAT64_MAX_ABS",
     "pack_bags",
+    "predicts_from_bag_sums",
     "BagTransformer",
     "BagStandardScaler",
     "BagMinMaxScaler",
@@ -41,6 +42,17 @@ class BagError(ValueError):
 # products with fitted weights would overflow float64 (max ~1.8e308). Regression targets too.
 FLOAT64_MAX_ABS = 1e100
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def predicts_from_bag_sums(estimator) -> bool:
+    """Whether an estimator sees each bag only through the sum of its instances.
+
+    Such an estimator (the additive and bag-kernel regressors, a consensus of them) predicts
+    the same for any bag with the same summed instances, e.g. a one-instance bag holding the
+    sum; only its instance contributions need the instances themselves. Featurisers use this
+    to skip building instances that only prediction needs (see ``qsarmil``'s summed bags).
+    """
+    return bool(getattr(estimator, "_predicts_from_bag_sums", False))
 
 
 def check_bags(

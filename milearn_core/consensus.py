@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .bags import check_finite_output
+from .bags import check_finite_output, predicts_from_bag_sums
 from .kid import normalize_per_bag
 from .persist import PersistMixin
 
@@ -50,6 +50,12 @@ class ConsensusRegressor(PersistMixin, RegressorMixin, BaseEstimator):
     def __init__(self, estimators: Sequence[tuple[str, object]], weights: Sequence[float] | None = None):
         self.estimators = estimators
         self.weights = weights
+
+    @property
+    def _predicts_from_bag_sums(self) -> bool:
+        """Every member sees bags only through their sums (see ``predicts_from_bag_sums``)."""
+        members = getattr(self, "estimators_", None) or [est for _, est in self.estimators]
+        return all(predicts_from_bag_sums(est) for est in members)
 
     def _checked_weights(self, n: int) -> np.ndarray:
         if self.weights is None:

@@ -2,7 +2,9 @@
 
 ``"morgan_parent"`` (the default for fragments) counts the Morgan environments centred on the
 fragment's atoms *inside the parent molecule*: an environment may reach across a cut bond and
-sees the real neighbour there, and the fragments' fingerprints add up to the molecule's. On the
+sees the real neighbour there, and the fragments' fingerprints add up to nearly the molecule's
+(RDKit drops an environment that covers the same bonds as another; across a cut both are kept:
+methyl acetate's fragments hold 12 environments, the molecule 11). On the
 fragment-logP task (additive model, 32768 bits) it gave KID 0.916 against 0.886 for
 ``"morgan"``, which describes the fragment cut out, and about halved the unexplained variance
 of the per-fragment contributions (instance R² 0.975 against 0.958).
@@ -31,8 +33,11 @@ from rdkit.Chem import ChemicalFeatures, Descriptors, rdFingerprintGenerator, rd
 
 from .conformers import TimeLimit
 
-__all__ = ["COUNT_FINGERPRINTS", "DESCRIPTORS_2D", "DESCRIPTORS_3D", "cap_dummies", "describe_fragment",
-           "describe_fragments_sparse", "describe_conformer", "descriptor_names"]
+__all__ = ["COUNT_FINGERPRINTS", "DESCRIPTORS_2D", "DESCRIPTORS_3D", "SUMMABLE_OVER_FRAGMENTS",
+           "WHOLE_OVER_FRAGMENTS",
+           "cap_dummies", "describe_fragment", "describe_fragments_sparse", "describe_summed",
+           "describe_conformer",
+           "descriptor_names"]
 
 _FAMILIES = ("Donor", "Acceptor", "NegIonizable", "PosIonizable", "Aromatic", "LumpedHydrophobe")
 _PAIRS = list(combinations_with_replacement(range(len(_FAMILIES)), 2))
@@ -67,8 +72,18 @@ def cap_dummies(mol: Chem.Mol) -> Chem.Mol:
 
 
 @lru_cache(maxsize=8)
-def _morgan(radius: int, size: int):
-    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=size)
+def _morgan(radius: int, size: int, redundant: bool = False):
+    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=size,
+                                                     includeRedundantEnvironments=redundant)
+
+
+def _morgan_atoms(parent: Chem.Mol, atoms, radius: int, size: int) -> dict[int, int]:
+    """Every Morgan environment centred on ``atoms`` in the parent, none dropped as redundant:
+    a count per atom and radius, so any partition of the atoms adds up to the molecule."""
+    generator = _morgan(radius, size, True)
+    if len(atoms) == parent.GetNumAtoms():
+        return generator.GetCountFingerprint(parent).GetNonzeroElements()
+    return generator.GetCountFingerprint(parent, fromAtoms=list(atoms)).GetNonzeroElements()
 
 
 @lru_cache(maxsize=1)
@@ -154,6 +169,9 @@ def _atom_pairs_parent(parent: Chem.Mol, atoms, size: int) -> dict[int, float]:
     """Atom-pair counts of the parent, each pair split equally between its two atoms: the
     fragment's share is half a pair per end it holds, so the fragments' shares add up to the
     molecule's (weighted) atom-pair fingerprint."""
+    if len(atoms) == parent.GetNumAtoms():  # the whole molecule: both ends of every pair
+        pairs = _atom_pairs(size).GetCountFingerprint(parent).GetNonzeroElements()
+        return {bit: n * ATOM_PAIR_WEIGHT for bit, n in pairs.items()}
     per_atom = _atom_pair_bits(parent, size)
     share = 0.5 * ATOM_PAIR_WEIGHT
     return {bit: n * share for bit, n in Counter(chain.from_iterable(per_atom[a] for a in atoms)).items()}
@@ -166,13 +184,19 @@ def _atom_pairs_parent(parent: Chem.Mol, atoms, size: int) -> dict[int, float]:
 _COUNT_FINGERPRINTS = {
     "morgan_parent": lambda frag, parent, atoms, radius, size: _morgan(radius, size)
     .GetCountFingerprint(parent, fromAtoms=list(atoms)).GetNonzeroElements(),
+    "morgan_atoms": lambda frag, parent, atoms, radius, size: _morgan_atoms(parent, atoms, radius, size),
     "morgan": lambda frag, parent, atoms, radius, size: _morgan(radius, size)
     .GetCountFingerprint(frag).GetNonzeroElements(),
     "atompair_parent": lambda frag, parent, atoms, radius, size: _atom_pairs_parent(parent, atoms, size),
 }
 COUNT_FINGERPRINTS = tuple(_COUNT_FINGERPRINTS)
 # Sets described in the parent molecule: they need it and the fragment's atom indices.
-_PARENT_SETS = {"morgan_parent", "atompair_parent"}
+_PARENT_SETS = {"morgan_parent", "morgan_atoms", "atompair_parent"}
+# Sets whose sum over a molecule's fragments follows from the fragments' atoms alone (no cut-out
+# fragment needed): describe_summed adds them up from the atom partition.
+SUMMABLE_OVER_FRAGMENTS = ("morgan_parent", "morgan_atoms", "atompair_parent")
+# ... and those whose sum is the whole molecule's, so that no cut is needed at all.
+WHOLE_OVER_FRAGMENTS = ("morgan_atoms", "atompair_parent")
 
 
 def _dense_counts(counts: dict, size: int) -> np.ndarray:
@@ -326,6 +350,35 @@ def describe_fragments_sparse(fragments: Sequence, parent: Chem.Mol, kinds: Sequ
                         shape=(len(fragments), width))
     bag.sort_indices()
     return bag, issues
+
+
+def describe_summed(parent: Chem.Mol, parts: Sequence[tuple[int, ...]], kinds: Sequence[str],
+                    radius: int = 2, size: int = 2048) -> sp.csr_matrix:
+    """One CSR row: the sum of :func:`describe_fragments_sparse`'s rows for fragments whose
+    parent atoms are ``parts`` (a partition of ``parent``'s atoms), computed without the
+    fragments. ``kinds``: sets in ``SUMMABLE_OVER_FRAGMENTS`` only.
+
+    ``"morgan_parent"`` counts are summed part by part (each part drops its own duplicate
+    environments, as its fragment does); the other sets are the whole molecule's.
+    """
+    not_summable = [k for k in kinds if k not in SUMMABLE_OVER_FRAGMENTS]
+    if not_summable:
+        raise ValueError(f"{not_summable[0]!r} descriptors do not add up over fragments")
+    indices, data = [], []
+    for offset, kind in enumerate(kinds):
+        if kind == "morgan_parent":
+            counts = Counter()
+            for atoms in parts:
+                counts.update(_COUNT_FINGERPRINTS[kind](None, parent, atoms, radius, size))
+        else:
+            counts = _COUNT_FINGERPRINTS[kind](None, parent, range(parent.GetNumAtoms()), radius,
+                                               size)
+        indices.append(np.fromiter(counts, np.int64, len(counts)) + offset * size)
+        data.append(np.fromiter(counts.values(), np.float64, len(counts)))
+    row = sp.csr_matrix((np.concatenate(data).astype(np.float32), np.concatenate(indices),
+                         [0, sum(map(len, data))]), shape=(1, len(kinds) * size))
+    row.sort_indices()
+    return row
 
 
 def describe_conformer(mol: Chem.Mol, conf_id: int, kinds: Sequence[str]

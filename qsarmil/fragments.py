@@ -12,7 +12,8 @@ from functools import lru_cache
 from rdkit import Chem
 from rdkit.Chem import BRICS, AllChem, Recap
 
-__all__ = ["Fragment", "fragment_molecule", "brics_fragments", "recap_fragments", "FRAGMENTERS"]
+__all__ = ["Fragment", "atom_partition", "fragment_molecule", "brics_fragments", "recap_fragments",
+           "FRAGMENTERS"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ def _split(mol: Chem.Mol, bonds: list[int], labels: list[tuple[int, int]] | None
     return fragments
 
 
-def brics_fragments(mol: Chem.Mol) -> list[Fragment]:
-    """Break every BRICS bond (Degen et al., 2008)."""
+def _brics_cuts(mol: Chem.Mol) -> tuple[list[int], list[tuple[int, int]]]:
+    """Every BRICS bond (Degen et al., 2008) and its dummy labels."""
     bonds, labels = [], []
     for (i, j), (label_i, label_j) in BRICS.FindBRICSBonds(mol):
         bond = mol.GetBondBetweenAtoms(i, j)
@@ -58,7 +59,12 @@ def brics_fragments(mol: Chem.Mol) -> list[Fragment]:
         # dummy carries the BRICS type of the atom it stays attached to.
         pair = (int(label_j), int(label_i)) if bond.GetBeginAtomIdx() == i else (int(label_i), int(label_j))
         labels.append(pair)
-    return _split(mol, bonds, labels)
+    return bonds, labels
+
+
+def brics_fragments(mol: Chem.Mol) -> list[Fragment]:
+    """Break every BRICS bond (Degen et al., 2008)."""
+    return _split(mol, *_brics_cuts(mol))
 
 
 @lru_cache(maxsize=1)
@@ -81,18 +87,37 @@ def _recap_patterns() -> list[tuple[Chem.Mol, tuple[int, int]]]:
     return patterns
 
 
-def recap_fragments(mol: Chem.Mol) -> list[Fragment]:
-    """Break every bond that a RECAP rule (Lewell et al., 1998) cleaves."""
+def _recap_cuts(mol: Chem.Mol) -> tuple[list[int], list[tuple[int, int]]]:
+    """Every bond that a RECAP rule (Lewell et al., 1998) cleaves, with unlabelled dummies."""
     bonds = set()
     for template, (ia, ib) in _recap_patterns():
         for match in mol.GetSubstructMatches(template, uniquify=False):
             bond = mol.GetBondBetweenAtoms(match[ia], match[ib])
             if bond is not None and not bond.IsInRing():
                 bonds.add(bond.GetIdx())
-    return _split(mol, sorted(bonds), [(0, 0)] * len(bonds))
+    return sorted(bonds), [(0, 0)] * len(bonds)
+
+
+def recap_fragments(mol: Chem.Mol) -> list[Fragment]:
+    """Break every bond that a RECAP rule (Lewell et al., 1998) cleaves."""
+    return _split(mol, *_recap_cuts(mol))
 
 
 FRAGMENTERS = {"brics": brics_fragments, "recap": recap_fragments}
+_CUTS = {"brics": _brics_cuts, "recap": _recap_cuts}
+
+
+def atom_partition(mol: Chem.Mol, method: str = "brics") -> list[tuple[int, ...]]:
+    """The parent atoms of each fragment :func:`fragment_molecule` makes (whole molecule not
+    included), found from the same cuts without building the fragments (several times faster).
+    """
+    if method not in _CUTS:
+        raise ValueError(f"unknown fragmentation {method!r}; choose one of {sorted(_CUTS)}")
+    bonds, _ = _CUTS[method](mol)
+    if not bonds:
+        return [tuple(range(mol.GetNumAtoms()))]
+    broken = Chem.FragmentOnBonds(mol, bonds, addDummies=False)
+    return [tuple(sorted(atoms)) for atoms in Chem.GetMolFrags(broken, sanitizeFrags=False)]
 
 
 def fragment_molecule(mol: Chem.Mol, method: str = "brics", include_whole: bool = False

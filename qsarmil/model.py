@@ -28,6 +28,7 @@ from milearn_core import (
     StepwiseSearchCV,
     instance_weights,
     load_model,
+    predicts_from_bag_sums,
 )
 from milearn_core.nn import INSTANCE_POOLINGS
 from milearn_core.persist import ModelFileError, atomic_path, new_file_mode
@@ -58,7 +59,7 @@ _MAX_CLASSES_BY_GUESS = 10  # whole-number labels with 3..10 values: classes or 
 
 # The bag kernel model's recipe: Morgan environments plus atom pairs, both counted in the parent
 # (measurements in the README). Applies to fragment bags whose descriptors are left at None.
-REGRESSION_FRAGMENT_DESCRIPTORS = ("morgan_parent", "atompair_parent")
+REGRESSION_FRAGMENT_DESCRIPTORS = ("morgan_atoms", "atompair_parent")
 
 
 def default_estimator(task: str, bag_type: str = "brics"):
@@ -315,8 +316,13 @@ class QSARModel(BaseEstimator):
         if (isinstance(self.estimator_, BagKernelRegressor) and self.bagger_.descriptors is None
                 and self.bagger_.bag_type != "conformers"):
             self.bagger_.set_params(descriptors=REGRESSION_FRAGMENT_DESCRIPTORS)
-        bags = self.bagger_.fit_transform(smiles)
-        self.scaler_ = BagStandardScaler().fit(bags) if bags and self._wants_scaling() else None
+        self.bagger_.fit(smiles)
+        scaled = self._wants_scaling()
+        # An estimator that sees only bag sums needs no fragments to fit: each molecule is
+        # described whole (the same sums, several times faster); explanations still cut it.
+        bags = (self.bagger_.transform_summed(smiles) if self._sums_suffice(scaled)
+                else self.bagger_.transform(smiles))
+        self.scaler_ = BagStandardScaler().fit(bags) if bags and scaled else None
         bags = self._scale(bags)
         self.training_failures_ = list(self.bagger_.failures_)
         if not bags:
@@ -335,6 +341,12 @@ class QSARModel(BaseEstimator):
             _domain_mols(self.bagger_.provenance_),
             y[self.bagger_.valid_index_] if task == "regression" else None)
         return self
+
+    def _sums_suffice(self, scaled: bool) -> bool:
+        """Whether whole-molecule sums (:meth:`MoleculeBagger.transform_summed`) can stand in
+        for the bags: the estimator sees only sums, and no instance scaling comes between."""
+        return (not scaled and predicts_from_bag_sums(self.estimator_)
+                and self.bagger_.summable())
 
     def _scale(self, bags):
         if self.scaler_ is None or not bags:
@@ -456,7 +468,8 @@ class QSARModel(BaseEstimator):
         check_is_fitted(self, "estimator_")
         bagger = self.bagger_ if bagger is None else bagger
         smiles = _molecule_list(smiles)
-        bags = self._scale(bagger.transform(smiles))
+        summed = not with_weights and self._sums_suffice(self.scaler_ is not None)
+        bags = self._scale(bagger.transform_summed(smiles) if summed else bagger.transform(smiles))
         valid, failures = bagger.valid_index_, bagger.failures_
         classifier = is_classifier(self.estimator_)
         predictions = (np.full(len(smiles), None, dtype=object) if classifier

@@ -190,7 +190,7 @@ def test_default_fragment_model_explains_with_a_baseline_and_round_trips(tmp_pat
     train, test = data[data.split == "train"].head(300), data[data.split == "test"].head(40)
     model = QSARModel().fit(train.smiles, train.target)
     assert isinstance(model.estimator_, BagKernelRegressor) and model.scaler_ is None
-    assert model.bagger_.descriptors == ("morgan_parent", "atompair_parent")
+    assert model.bagger_.descriptors == ("morgan_atoms", "atompair_parent")
     assert np.corrcoef(model.predict(test.smiles).astype(float), test.target)[0, 1] > 0.7
     e = model.explain("CCOC(=O)c1ccc(NC(=O)c2ccccc2)cc1")
     assert e.baseline == pytest.approx(float(model.estimator_.intercept_))

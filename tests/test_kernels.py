@@ -128,6 +128,26 @@ def test_selection_on_a_subset_is_seeded_and_the_fit_uses_every_bag():
         BagKernelRegressor(selection_size=1).fit(bags, y)
 
 
+def test_symmetric_kernel_over_several_blocks_matches_the_definition():
+    # More rows than one block: the lower blocks are computed, the upper ones mirrored.
+    rng = np.random.RandomState(4)
+    A = rng.poisson(1.0, (600, 35)) * (rng.rand(600, 35) < 0.2)
+    np.testing.assert_allclose(minmax_kernel(sp.csr_matrix(A)), _brute_minmax(A, A), atol=1e-12)
+
+
+def test_a_kernel_chosen_on_a_subset_is_refitted_on_every_bag():
+    # Selection on 40 of 120 bags; the chosen kernel is then computed on all 120 and solved,
+    # exactly as a fit that is given that kernel and penalty outright.
+    bags = _count_bags(120, seed=5)
+    y = np.array([(b @ np.random.RandomState(6).randn(30)).sum() for b in bags])
+    chosen = BagKernelRegressor(selection_size=40).fit(bags, y)
+    assert chosen.kernel_ == "linear"
+    given = BagKernelRegressor(kernels=(chosen.kernel_,), alphas=(chosen.alpha_,),
+                               selection_size=None).fit(bags, y)
+    np.testing.assert_allclose(chosen.predict(bags), given.predict(bags), rtol=1e-10)
+    assert len(chosen.dual_coef_) == 120
+
+
 def test_bad_settings_are_refused_by_name():
     bags = _count_bags(10)
     y = np.arange(10.0)

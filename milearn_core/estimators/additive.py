@@ -75,6 +75,8 @@ class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
     n_features_in_ : int
     """
 
+    _predicts_from_bag_sums = True  # fit and predict see only the bags' summed instances
+
     def __init__(self, alphas: Sequence[float] = tuple(np.logspace(-2, 3, 11)), cv: int = 5,
                  fit_intercept: bool = True, random_state: int | None = 0):
         self.alphas = alphas

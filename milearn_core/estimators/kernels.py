@@ -29,8 +29,8 @@ from .additive import _bag_sums, _check
 
 __all__ = ["BagKernelRegressor", "minmax_kernel"]
 
-_BLOCK = 1024
-_OFFSET = 100.0  # rows of the second matrix expanded to dense at a time
+_BLOCK = 256  # rows of the second matrix expanded to dense at a time
+_OFFSET = 100.0  # the linear kernel's constant: an intercept penalised 1/_OFFSET as much
 
 
 def _nonnegative_csr(X, what: str) -> sp.csr_matrix:
@@ -107,12 +107,21 @@ def minmax_kernel(A, B=None) -> np.ndarray:
     UA = sp.csr_matrix(UA.multiply(w[None, :]))
     inter = np.empty((A.shape[0], B.shape[0]))
     for lo in range(0, B.shape[0], _BLOCK):
-        inter[:, lo:lo + _BLOCK] = UA @ UB[lo:lo + _BLOCK].toarray().T
+        hi = lo + _BLOCK
+        if same:  # symmetric: the rows from lo down, mirrored into the rows above
+            inter[lo:, lo:hi] = UA[lo:] @ UB[lo:hi].toarray().T
+            inter[lo:hi, hi:] = inter[hi:, lo:hi].T
+        else:
+            inter[:, lo:hi] = UA @ UB[lo:hi].toarray().T
     sa, sb = np.asarray(A.sum(axis=1)).ravel(), np.asarray(B.sum(axis=1)).ravel()
     if same:  # levels held by one row only were dropped: the diagonal is the row's own sum
         inter[np.diag_indices_from(inter)] = sa
     union = sa[:, None] + sb[None, :] - inter
-    return np.divide(inter, union, out=np.ones_like(inter), where=union > 0)
+    empty = union <= 0  # both rows all zero
+    union[empty] = 1.0
+    inter /= union  # in place: these matrices are the largest this module makes
+    inter[empty] = 1.0
+    return inter
 
 
 def _loo_choice(K: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> tuple[float, float]:
@@ -147,6 +156,28 @@ def _solve(K: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
 
 
 KERNELS = {"minmax": (1.0, 0.0), "linear": (0.0, 1.0), "minmax+linear": (1.0, 1.0)}
+
+
+def _kernel_parts(sums: sp.csr_matrix, kernels: Sequence[str], scale: float):
+    """The MinMax and the linear kernel between the rows of ``sums``, each None where no
+    kernel in ``kernels`` needs it. The linear kernel is divided by ``scale`` and offset."""
+    K_mm = minmax_kernel(sums) if any(KERNELS[k][0] for k in kernels) else None
+    K_lin = None
+    if any(KERNELS[k][1] for k in kernels):
+        # Not centred: centring by the mean of all training bags, the left-out one included,
+        # leaks it into the others when features outnumber bags, and leave-one-out error then
+        # reads 0.14 where refitting gives 1.04 (MoleculeACE CHEMBL2034_Ki).
+        # A constant added to the kernel is an intercept, penalised 1/_OFFSET as much as the
+        # features: the additive model's mean level is not shrunk towards the label mean.
+        K_lin = (sums @ sums.T).toarray() / scale + _OFFSET
+    return K_mm, K_lin
+
+
+def _combined(name: str, K_mm, K_lin) -> np.ndarray:
+    w_mm, w_lin = KERNELS[name]
+    if w_mm and w_lin:
+        return K_mm + K_lin
+    return K_mm if w_mm else K_lin
 
 
 class BagKernelRegressor(PersistMixin, RegressorMixin, BaseEstimator):
@@ -189,6 +220,8 @@ class BagKernelRegressor(PersistMixin, RegressorMixin, BaseEstimator):
     training data return to the mean instead of growing with the counts.
     """
 
+    _predicts_from_bag_sums = True  # fit and predict see only the bags' summed instances
+
     def __init__(self, kernels: Sequence[str] = ("minmax", "linear"),
                  alphas: Sequence[float] = tuple(np.logspace(-6, 2, 25)),
                  selection_size: int | None = 1000, random_state: int | None = 0):
@@ -218,27 +251,22 @@ class BagKernelRegressor(PersistMixin, RegressorMixin, BaseEstimator):
         sums = _nonnegative_csr(_bag_sums(pack_bags(bags)), "the training bags")
         y2 = y.reshape(len(y), -1)
         mean_y = y2.mean(axis=0)
-        K_mm = minmax_kernel(sums) if any(KERNELS[k][0] for k in kernels) else None
-        K_lin = scale = None
-        if any(KERNELS[k][1] for k in kernels):
-            # Not centred: centring by the mean of all training bags, the left-out one included,
-            # leaks it into the others when features outnumber bags, and leave-one-out error
-            # then reads 0.14 where refitting gives 1.04 (MoleculeACE CHEMBL2034_Ki).
-            # A constant added to the kernel is an intercept, penalised 1/_OFFSET as much as the
-            # features: the additive model's mean level is not shrunk towards the label mean.
-            K_lin = (sums @ sums.T).toarray()
-            scale = max(float(np.mean(np.diag(K_lin))), np.finfo(float).tiny)
-            K_lin = K_lin / scale + _OFFSET
+        # The linear kernel's scale: the mean squared norm of all training bags.
+        scale = max(float(np.mean(sums.multiply(sums).sum(axis=1))), np.finfo(float).tiny)
         subset = self._selection_subset(len(bags))
+        selection = sums if len(subset) == len(bags) else sums[subset]
+        parts = _kernel_parts(selection, kernels, scale)
         best, self.loo_errors_ = None, {}
         for name in kernels:
-            K = self._combined(name, K_mm, K_lin)[np.ix_(subset, subset)]
-            error, alpha = _loo_choice(K, y2[subset] - y2[subset].mean(axis=0), alphas)
+            error, alpha = _loo_choice(_combined(name, *parts), y2[subset] - y2[subset].mean(axis=0),
+                                       alphas)
             self.loo_errors_[name] = error
             if best is None or error < best[0]:
                 best = (error, name, alpha)
         _, self.kernel_, self.alpha_ = best
-        dual = _solve(self._combined(self.kernel_, K_mm, K_lin), y2 - mean_y, self.alpha_)
+        if len(subset) < len(bags):  # only the chosen kernel, now on every training bag
+            parts = _kernel_parts(sums, [self.kernel_], scale)
+        dual = _solve(_combined(self.kernel_, *parts), y2 - mean_y, self.alpha_)
         w_mm, w_lin = KERNELS[self.kernel_]
         coef = (np.asarray(sums.T @ dual).T * (w_lin / scale) if w_lin
                 else np.zeros((y2.shape[1], sums.shape[1])))
@@ -261,11 +289,6 @@ class BagKernelRegressor(PersistMixin, RegressorMixin, BaseEstimator):
         if size is None or n_bags <= size:
             return np.arange(n_bags)
         return np.sort(np.random.RandomState(self.random_state).choice(n_bags, size, replace=False))
-
-    @staticmethod
-    def _combined(name: str, K_mm, K_lin) -> np.ndarray:
-        w_mm, w_lin = KERNELS[name]
-        return (K_mm if w_mm else 0.0) + (K_lin if w_lin else 0.0)
 
     def _train(self) -> sp.csr_matrix:
         return sp.csr_matrix((self.train_data_, self.train_indices_, self.train_indptr_),
