@@ -132,7 +132,7 @@ def summary(per_set: dict) -> dict:
 
 LABELS = {"svr_tanimoto": "SVR, Tanimoto kernel on ECFP4 (baseline)", "rf_ecfp": "random forest on ECFP4",
           "default": "**`QSARModel()` default** (MinMax kernel on fragment bags)",
-          "kernel_parent": "the same, Morgan without duplicate environments",
+          "kernel_parent": "the same on `morgan_parent` (RDKit's duplicates dropped)",
           "additive": "additive model (former default)", "kernel_morgan": "MinMax kernel, Morgan only",
           "consensus": "consensus: MinMax + additive", "additive_cv": "AdditiveRegressor, 5-fold CV"}
 

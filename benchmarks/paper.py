@@ -16,7 +16,7 @@ split, and reported next to the paper's figure:
 5. Aqueous solubility (the bundled set, its own split): RMSE and R², no paper figure.
 
 Defaults: ``MILClassifier()`` (attention pooling) for the classification tasks,
-``MILRegressor()`` (instance_mean) for digit-mean, ``QSARModel()`` (BRICS fragments, additive
+``MILRegressor()`` (instance_mean) for digit-mean, ``QSARModel()`` (BRICS fragments, bag-kernel
 model) for the molecules. Baselines: ``BagWrapper(random forest, pool="mean")`` for the
 synthetic tasks, instance weights by leave-one-instance-out; an SVR on Morgan fingerprints for
 solubility. The digit split and models match ``benchmarks/digits.py``; fragment-logP and
@@ -27,6 +27,7 @@ Run from the repository root::
     python -m benchmarks.paper            # full run, writes benchmarks/results/paper.{md,json}
     python -m benchmarks.paper --readme   # ... and copies the table into README.md
     python -m benchmarks.paper --quick    # small settings, writes paper_quick.{md,json}
+    python -m benchmarks.paper --tasks fragment_logp --readme   # rerun one row, keep the rest
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def run_logp(n: int, seed: int, n_jobs: int) -> dict:
     default = fragment_logp(n)
     train, test = logp_bags(n)
     return {"molecules": default["molecules"], "train": default["train"], "test": default["test"],
-            "default": {"model": "QSARModel() (BRICS fragments, AdditiveRegressor)",
+            "default": {"model": "QSARModel() (BRICS fragments, BagKernelRegressor)",
                         "r2": float(default["r2"]), "kid": float(default["kid"]),
                         "fit_seconds": default["fit_seconds"]},
             "baseline": {"model": "BagWrapper(RandomForest, pool='mean'), 2048-bit bags",
@@ -177,32 +178,47 @@ def run_solubility() -> dict:
     failed = int(np.isnan(pred).sum())   # scored as the training mean, as benchmarks/molecules.py does
     pred = np.where(np.isnan(pred), float(train.target.mean()), pred)
     return {"train": len(train), "test": len(test),
-            "default": {"model": "QSARModel() (BRICS fragments, AdditiveRegressor)",
+            "default": {"model": "QSARModel() (BRICS fragments, BagKernelRegressor)",
                         **regression_scores(test.target, pred), "fit_seconds": round(seconds, 1),
                         "failed_test_rows": failed},
             "baseline": {"model": "SVR(C=5) on Morgan fingerprints (radius 2, 2048 bits)",
                          **regression_scores(test.target, svr_pred), "fit_seconds": round(svr_seconds, 1)}}
 
 
-def run_all(quick: bool = False, seed: int = 0, n_jobs: int = 1, log=print) -> dict:
-    """Every task of the table; ``quick`` shrinks the synthetic sets (see ``SIZES``)."""
+TASK_NAMES = ("digits_or", "digits_mean", "fragment_logp", "ppi", "solubility")
+
+
+def run_all(quick: bool = False, seed: int = 0, n_jobs: int = 1, log=print,
+            only: list[str] | None = None, saved: dict | None = None) -> dict:
+    """Every task of the table; ``quick`` shrinks the synthetic sets (see ``SIZES``).
+
+    ``only``: run just these tasks and take the others (and the PPI variants) from ``saved``, a
+    previous run's results; the tasks rerun are listed under ``"rerun"`` with the date.
+    """
     size = SIZES["quick" if quick else "full"]
     started = time.perf_counter()
+    runs = {
+        "digits_or": lambda: bag_task(make_digit_bags("or", size["digits"], 10, seed),
+                                      "classification", seed, n_jobs),
+        "digits_mean": lambda: bag_task(make_digit_bags("mean", size["digits"], 10, seed),
+                                        "regression", seed, n_jobs, kid="spearman"),
+        "fragment_logp": lambda: run_logp(size["logp"], seed, n_jobs),
+        "ppi": lambda: bag_task(make_ppi_bags(size["ppi"], random_state=seed), "classification",
+                                seed, n_jobs),
+        "solubility": run_solubility,
+    }
     tasks, variants = {}, {}
-
-    def done(name, res):
-        tasks[name] = res
+    for name, run in runs.items():
+        if only is not None and name not in only:
+            tasks[name] = saved["tasks"][name]
+            continue
+        tasks[name] = res = run()
         log(f"{name}: {fmt_pair(name, res['default'])} (default)  {fmt_pair(name, res['baseline'])} "
             f"(baseline)  paper {fmt_pair(name, PAPER[name])}  "
             f"[{res['default']['fit_seconds']} s / {res['baseline']['fit_seconds']} s]")
-
-    done("digits_or", bag_task(make_digit_bags("or", size["digits"], 10, seed), "classification",
-                               seed, n_jobs))
-    done("digits_mean", bag_task(make_digit_bags("mean", size["digits"], 10, seed), "regression",
-                                 seed, n_jobs, kid="spearman"))
-    done("fragment_logp", run_logp(size["logp"], seed, n_jobs))
-    done("ppi", bag_task(make_ppi_bags(size["ppi"], random_state=seed), "classification", seed, n_jobs))
-    done("solubility", run_solubility())
+    if only is not None:
+        rerun = {**saved.get("rerun", {}), **{name: machine()["date"] for name in only}}
+        return {**saved, "tasks": tasks, "rerun": rerun}
     for name, setting in PPI_VARIANTS.items():
         variants[name] = {"setting": setting, **bag_task(
             make_ppi_bags(size["ppi"], random_state=seed, **setting), "classification", seed, n_jobs)}
@@ -275,6 +291,9 @@ def render_markdown(results: dict) -> str:
         f"(torch threads: {m['threads']}; Python {m['python']}, torch {m['torch']}; {m['date']}).",
         "Test splits: 25 % of the bags (seeded); solubility: the bundled set's own split. Paper figures:"
         " the milearn paper; it gives none for solubility.",
+        *(["Rows rerun since (`--tasks`), with the models of that date: "
+           + ", ".join(f"{TITLES[n]} ({d})" for n, d in results["rerun"].items()) + "."]
+          if results.get("rerun") else []),
         "",
         main_table(results),
         paper_verdict(results),
@@ -328,6 +347,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="torch threads and random-forest jobs (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for paper.{md,json}")
     parser.add_argument("--readme", action="store_true", help="copy the table into README.md")
+    parser.add_argument("--tasks", nargs="+", choices=TASK_NAMES,
+                        help="rerun only these rows; the others come from the saved run")
     parser.add_argument("--rerender", action="store_true",
                         help="run nothing: write paper.md (and, with --readme, the README table) "
                              "again from the saved paper.json")
@@ -340,8 +361,11 @@ def main(argv: list[str] | None = None) -> None:
     else:
         if args.threads:
             torch.set_num_threads(args.threads)
+        stem = "paper_quick" if args.quick else "paper"
+        saved = (json.loads((args.out / f"{stem}.json").read_text(encoding="utf-8"))
+                 if args.tasks else None)
         results = run_all(args.quick, args.seed, n_jobs=torch.get_num_threads(),
-                          log=lambda line: print(line, flush=True))
+                          log=lambda line: print(line, flush=True), only=args.tasks, saved=saved)
     for path in write_results(results, args.out):
         print(f"saved {path}")
     if args.readme:

@@ -97,6 +97,20 @@ def test_paper_command_end_to_end_on_tiny_sets(tmp_path, monkeypatch):
     paper.update_readme(results, readme)
     assert paper.table_in(readme.read_text()) == table and "old" not in readme.read_text()
 
+    # --tasks: one row rerun, every other row and the variants kept from the saved run.
+    torch.set_num_threads(1)
+    try:
+        partial = paper.run_all(quick=True, seed=1, n_jobs=1, log=lambda line: None,
+                                only=["digits_or"], saved=results)
+    finally:
+        torch.set_num_threads(threads)
+    assert list(partial["rerun"]) == ["digits_or"]
+    assert partial["tasks"]["digits_or"] != results["tasks"]["digits_or"]      # seed 1: new figures
+    assert {k: v for k, v in partial["tasks"].items() if k != "digits_or"} == \
+        {k: v for k, v in results["tasks"].items() if k != "digits_or"}
+    assert partial["ppi_variants"] == results["ppi_variants"]
+    assert "Rows rerun since (`--tasks`)" in paper.render_markdown(partial)
+
 
 def test_moleculeace_table_is_the_saved_full_run():
     sys.path.insert(0, str(README.parent / "benchmarks"))
