@@ -55,13 +55,13 @@ from milearn_core.estimators import MISVM, BagKernelRegressor
 from milearn_core.persist import ModelFileError, atomic_path
 
 from .featurize import MoleculeBagger
-from .model import QSARModel, detect_task
+from .model import REGRESSION_FRAGMENT_DESCRIPTORS, QSARModel, detect_task
 
 __all__ = ["ModelZoo", "default_zoo_estimators", "DEFAULT_DESCRIPTOR_SETS"]
 
 DEFAULT_DESCRIPTOR_SETS: dict[str, dict[str, Any]] = {
     "morgan": {"descriptors": "morgan_parent"},
-    "morgan_atompair": {"descriptors": ("morgan_parent", "atompair_parent")},
+    "morgan_atompair": {"descriptors": REGRESSION_FRAGMENT_DESCRIPTORS},  # the default's recipe
     "pharmacophore": {"descriptors": "pharmacophore"},
     "rdkit2d": {"descriptors": "rdkit2d"},
 }
@@ -102,36 +102,34 @@ def default_zoo_estimators(task: str) -> dict[str, Any]:
 # -- bagging once per bag type and descriptor set (per process) -------------------------------
 
 _BAG_CACHE: OrderedDict[str, tuple] = OrderedDict()
-_BAG_CACHE_SIZE = 4  # train + validation of two descriptor sets
+_BAG_CACHE_SIZE = 8  # train + validation of two descriptor sets, cut and summed
 
 
-def _cache_key(params: dict, smiles: Sequence) -> str:
+def _cache_key(params: dict, smiles: Sequence, summed: bool) -> str:
     settings = {k: v for k, v in params.items() if k not in ("n_jobs", "progress")}
-    text = json.dumps([settings, list(map(str, smiles))], sort_keys=True, default=repr)
+    text = json.dumps([settings, list(map(str, smiles)), summed], sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 class _MemoBagger(MoleculeBagger):
     """A MoleculeBagger that remembers its last few results in this process (same settings,
-    same molecules: same bags). Used inside the zoo only; saved models hold a plain bagger."""
+    same molecules: same bags), cut or summed. Used inside the zoo only; saved models hold a
+    plain bagger. ``last_bagging_``: (seconds the bags took to make, seconds spent in the call)."""
 
-    def transform(self, X) -> list:
+    def _transform(self, X, summed: bool) -> list:
         items = list(X)
-        key = _cache_key(self.get_params(), items)
+        key = _cache_key(self.get_params(), items, summed)
+        start = time.perf_counter()
         if key not in _BAG_CACHE:
-            start = time.perf_counter()
-            bags = super().transform(items)
+            bags = super()._transform(items, summed)
             _BAG_CACHE[key] = (bags, self.provenance_, self.failures_, self.valid_index_,
                                time.perf_counter() - start)
             while len(_BAG_CACHE) > _BAG_CACHE_SIZE:
                 _BAG_CACHE.popitem(last=False)
         _BAG_CACHE.move_to_end(key)
-        bags, self.provenance_, self.failures_, self.valid_index_, _ = _BAG_CACHE[key]
+        bags, self.provenance_, self.failures_, self.valid_index_, seconds = _BAG_CACHE[key]
+        self.last_bagging_ = (seconds, time.perf_counter() - start)
         return list(bags)
-
-
-def _bagging_seconds(bagger: MoleculeBagger, smiles: Sequence) -> float:
-    return _BAG_CACHE[_cache_key(bagger.get_params(), list(smiles))][4]
 
 
 # -- one combination ---------------------------------------------------------------------------
@@ -192,13 +190,13 @@ def _train_one(combo: _Combo, task: str, train: tuple, val: tuple, key_atoms: li
     """Fit, score and measure one combination; returns (record, fitted model). Runs in workers."""
     record = {"name": combo.name, "bag_type": combo.bag_type, "descriptors": combo.descriptor_set,
               "estimator": combo.estimator_name, "fingerprint": combo.fingerprint()}
-    bagger = _MemoBagger(**combo.bagger_params)
-    bagger.fit_transform(train[0])  # bag once (cached): the fit below times the estimator
-    record["featurize_seconds"] = _bagging_seconds(bagger, train[0])
-    model = QSARModel(bagger=bagger, estimator=clone(combo.estimator), task=task)
+    model = QSARModel(bagger=_MemoBagger(**combo.bagger_params), estimator=clone(combo.estimator),
+                      task=task)
     start = time.perf_counter()
-    model.fit(train[0], train[1])
-    record["fit_seconds"] = time.perf_counter() - start
+    model.fit(train[0], train[1])  # bags as the model needs them: cut, or summed (cached)
+    made, spent = model.bagger_.last_bagging_
+    record["featurize_seconds"] = made
+    record["fit_seconds"] = time.perf_counter() - start - spent
     record["n_train"] = len(train[0]) - len(model.training_failures_)
     record.update(_scores(task, model, val[0], val[1]))
     record["kid"] = _kid(model, val[0], key_atoms, combo.bag_type)
@@ -232,7 +230,8 @@ class ModelZoo:
     descriptor_sets : mapping of name to str, tuple or dict, optional
         Descriptor sets for fragment bags: a descriptor name (or tuple of names) or a dict of
         :class:`MoleculeBagger` settings. Default :data:`DEFAULT_DESCRIPTOR_SETS` (Morgan
-        counts in the parent, the same with atom pairs, pharmacophore counts, RDKit 2-D).
+        counts in the parent, the default regression recipe of every atom's Morgan
+        environments with atom pairs, pharmacophore counts, RDKit 2-D).
         Conformer bags use their own (shape + USRCAT on 5 unoptimised conformers), or
         ``conformer_descriptor_sets``.
     conformer_descriptor_sets : mapping, optional

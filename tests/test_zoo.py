@@ -60,6 +60,8 @@ def test_an_interrupted_zoo_resumes_without_refitting(tmp_path, solubility):
     fitted = table[table.status.isin(["trained", "loaded"])]
     assert list(fitted.score) == sorted(fitted.score, reverse=True) and list(fitted["rank"]) == [1, 2, 3]
     assert (fitted.fit_seconds > 0).all() and (fitted.metric == "r2").all()
+    trained = table[table.status == "trained"]
+    assert (trained.featurize_seconds > 0).all()  # bagging timed apart, summed bags included
     assert len(zoo.validation_index_) == 12 and len(zoo.train_index_) == 48
     # A third run loads everything.
     again = _zoo(folder).run(smiles, y)
