@@ -361,9 +361,14 @@ def main(argv: list[str] | None = None) -> None:
     else:
         if args.threads:
             torch.set_num_threads(args.threads)
-        stem = "paper_quick" if args.quick else "paper"
-        saved = (json.loads((args.out / f"{stem}.json").read_text(encoding="utf-8"))
-                 if args.tasks else None)
+        saved = None
+        if args.tasks:
+            path = args.out / f"{'paper_quick' if args.quick else 'paper'}.json"
+            if not path.is_file():
+                parser.error(f"--tasks reruns rows of a saved run, and {path} does not exist")
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("seed") != args.seed or set(saved.get("tasks", ())) != set(TASK_NAMES):
+                parser.error(f"--tasks: {path} is not a whole run with seed {args.seed}")
         results = run_all(args.quick, args.seed, n_jobs=torch.get_num_threads(),
                           log=lambda line: print(line, flush=True), only=args.tasks, saved=saved)
     for path in write_results(results, args.out):

@@ -22,9 +22,21 @@ from .persist import PersistMixin
 __all__ = ["ConsensusRegressor"]
 
 
+def _members(consensus) -> list:
+    """The fitted members, else the given ones; [] where ``estimators`` is malformed (fit
+    then says how)."""
+    fitted = getattr(consensus, "estimators_", None)
+    if fitted:
+        return fitted
+    try:
+        return [est for _, est in consensus.estimators]
+    except (TypeError, ValueError):
+        return []
+
+
 def _members_split_exactly(self) -> bool:
-    members = getattr(self, "estimators_", None) or [est for _, est in self.estimators]
-    return all(hasattr(est, "instance_contributions") for est in members)
+    members = _members(self)
+    return bool(members) and all(hasattr(est, "instance_contributions") for est in members)
 
 
 class ConsensusRegressor(PersistMixin, RegressorMixin, BaseEstimator):
@@ -54,8 +66,8 @@ class ConsensusRegressor(PersistMixin, RegressorMixin, BaseEstimator):
     @property
     def _predicts_from_bag_sums(self) -> bool:
         """Every member sees bags only through their sums (see ``predicts_from_bag_sums``)."""
-        members = getattr(self, "estimators_", None) or [est for _, est in self.estimators]
-        return all(predicts_from_bag_sums(est) for est in members)
+        members = _members(self)
+        return bool(members) and all(predicts_from_bag_sums(est) for est in members)
 
     def _checked_weights(self, n: int) -> np.ndarray:
         if self.weights is None:

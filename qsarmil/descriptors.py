@@ -353,22 +353,27 @@ def describe_fragments_sparse(fragments: Sequence, parent: Chem.Mol, kinds: Sequ
 
 
 def describe_summed(parent: Chem.Mol, parts: Sequence[tuple[int, ...]], kinds: Sequence[str],
-                    radius: int = 2, size: int = 2048) -> sp.csr_matrix:
+                    radius: int = 2, size: int = 2048,
+                    time_limit: TimeLimit | None = None) -> sp.csr_matrix:
     """One CSR row: the sum of :func:`describe_fragments_sparse`'s rows for fragments whose
     parent atoms are ``parts`` (a partition of ``parent``'s atoms), computed without the
     fragments. ``kinds``: sets in ``SUMMABLE_OVER_FRAGMENTS`` only.
 
     ``"morgan_parent"`` counts are summed part by part (each part drops its own duplicate
     environments, as its fragment does); the other sets are the whole molecule's.
+    ``time_limit`` (the molecule's running budget) is checked before each part and set.
     """
     not_summable = [k for k in kinds if k not in SUMMABLE_OVER_FRAGMENTS]
     if not_summable:
         raise ValueError(f"{not_summable[0]!r} descriptors do not add up over fragments")
     indices, data = [], []
+    check = time_limit.check if time_limit is not None else (lambda what: None)
     for offset, kind in enumerate(kinds):
+        check(f"describing the molecule ({kind})")
         if kind == "morgan_parent":
             counts = Counter()
-            for atoms in parts:
+            for k, atoms in enumerate(parts):
+                check(f"describing fragments ({k} of {len(parts)} done)")
                 counts.update(_COUNT_FINGERPRINTS[kind](None, parent, atoms, radius, size))
         else:
             counts = _COUNT_FINGERPRINTS[kind](None, parent, range(parent.GetNumAtoms()), radius,

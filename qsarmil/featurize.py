@@ -129,7 +129,8 @@ def _summed_fragments(mol: Chem.Mol, index: int, config: dict, budget: TimeLimit
         parts = atom_partition(mol, config["bag_type"])
         budget.check(f"cutting fragments ({len(parts)} made)")
     row = describe_summed(mol, parts, config["descriptors"], config["morgan_radius"],
-                          config["morgan_size"])
+                          config["morgan_size"], time_limit=budget)
+    budget.check("describing the molecule")
     return (row if config["sparse"] else row.toarray()), Provenance(
         index, mol, [tuple(range(mol.GetNumAtoms()))], [Chem.MolToSmiles(mol)])
 
@@ -345,8 +346,9 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         training sets: 27 s with them, 59 s with ``"morgan_parent"``). Enough for estimators
         that see bags only through their sums (:func:`milearn_core.predicts_from_bag_sums`).
         ``provenance_`` then describes one instance per molecule, covering all its atoms.
-        Failures are those of :meth:`transform` less the steps skipped: a molecule whose
-        fragments would run out of time may still be summed.
+        Failures are those of :meth:`transform` less the steps skipped: ``time_limit``
+        bounds the work done here, so a molecule whose fragments would run out of time may
+        still be summed (and then fail only when explained).
 
         Raises
         ------

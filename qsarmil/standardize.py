@@ -207,6 +207,11 @@ def parse_molecule(item, index: int = 0, standardize: bool = False,
     text = _describe(item) if item is not None else "None"
     if isinstance(item, Chem.Mol):
         mol = Chem.Mol(item)
+        try:  # a Mol built with sanitize=False: RDKit's own checks, as for a parsed SMILES
+            with rdBase.BlockLogs():
+                Chem.SanitizeMol(mol)
+        except Exception as exc:  # RDKit raises several exception types here
+            raise _error(index, text, f"RDKit cannot sanitize this molecule ({exc})") from None
     elif isinstance(item, str):
         mol = _parse_smiles(item, index, text, max_smiles_length)
     else:

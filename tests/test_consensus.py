@@ -9,7 +9,15 @@ import pytest
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from milearn_core import AdditiveRegressor, BagKernelRegressor, ConsensusRegressor, ModelFileError, load_model
+from milearn_core import (
+    AdditiveRegressor,
+    BagKernelRegressor,
+    ConsensusRegressor,
+    ModelFileError,
+    load_model,
+    predicts_from_bag_sums,
+)
+from qsarmil.model import QSARModel
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +50,12 @@ def test_bad_members_and_weights_are_refused(data):
         ConsensusRegressor([("a", AdditiveRegressor()), ("a", AdditiveRegressor())]).fit(bags, y)
     with pytest.raises(ValueError, match="weights"):
         ConsensusRegressor(_members(), weights=[1, -1]).fit(bags, y)
+    # Members without names: the same clear refusal, also when a QSARModel asks first whether
+    # the consensus sees only bag sums.
+    unnamed = ConsensusRegressor([BagKernelRegressor()])
+    assert not predicts_from_bag_sums(unnamed)
+    with pytest.raises(ValueError, match="unique name"):
+        QSARModel(estimator=unnamed).fit(["CCO", "CCN", "CCC", "CCCl"], [1.0, 2.0, 3.0, 4.0])
 
 
 def test_save_load_round_trip_and_a_swapped_member_is_refused(tmp_path, data):

@@ -133,3 +133,17 @@ def test_every_atom_environment_adds_up_to_the_whole_molecule(smiles):
     whole = rdFingerprintGenerator.GetMorganGenerator(
         radius=2, fpSize=4096, includeRedundantEnvironments=True).GetCountFingerprintAsNumPy(mol)
     np.testing.assert_array_equal(np.asarray(bag.sum(axis=0)).ravel(), whole)
+
+
+def test_summed_bags_keep_the_time_limit_and_refuse_odd_molecules_as_cut_bags_do():
+    slow = MoleculeBagger(descriptors=KINDS, time_limit=1e-9, progress=False)
+    assert slow.transform_summed([ODD[4]]) == []
+    assert "time limit" in slow.failures_[0].reason
+    # A Mol built without sanitising: RDKit's own reason, the same on both paths.
+    bad = Chem.MolFromSmiles("C[F]CC(=O)O", sanitize=False)
+    bagger = MoleculeBagger(descriptors=KINDS, progress=False)
+    reasons = []
+    for transform in (bagger.transform, bagger.transform_summed):
+        assert transform([bad]) == []
+        reasons.append(bagger.failures_[0].reason)
+    assert reasons[0] == reasons[1] and "Explicit valence" in reasons[0]
