@@ -34,10 +34,8 @@ from rdkit.Chem import ChemicalFeatures, Descriptors, rdFingerprintGenerator, rd
 from .conformers import TimeLimit
 
 __all__ = ["COUNT_FINGERPRINTS", "DESCRIPTORS_2D", "DESCRIPTORS_3D", "SUMMABLE_OVER_FRAGMENTS",
-           "WHOLE_OVER_FRAGMENTS",
-           "cap_dummies", "describe_fragment", "describe_fragments_sparse", "describe_summed",
-           "describe_conformer",
-           "descriptor_names"]
+           "WHOLE_OVER_FRAGMENTS", "cap_dummies", "describe_fragment", "describe_fragments_sparse",
+           "describe_summed", "describe_conformer", "descriptor_names"]
 
 _FAMILIES = ("Donor", "Acceptor", "NegIonizable", "PosIonizable", "Aromatic", "LumpedHydrophobe")
 _PAIRS = list(combinations_with_replacement(range(len(_FAMILIES)), 2))
