@@ -270,14 +270,10 @@ def imbalance(quick: bool) -> dict:
 def alerts(pool_size: int) -> dict:
     start = time.perf_counter()
     task = make_alert_task(molecule_pool(pool_size))
-    rng = np.random.RandomState(0)
-    pos = np.flatnonzero(task.y == 1)
-    neg = rng.choice(np.flatnonzero(task.y == 0), len(pos), replace=False)
-    order = rng.permutation(np.r_[pos, neg])
-    cut = int(0.75 * len(order))
-    train, test = task.subset(order[:cut]), task.subset(order[cut:])
+    train, test = task.balanced_split(0.75, random_state=0)
     scan = time.perf_counter() - start
-    out = {"pool": pool_size, "positives": int(len(pos)), "reachable_positives": int(task.reachable.sum()),
+    out = {"pool": pool_size, "positives": int(task.y.sum()),
+           "reachable_positives": int(task.reachable.sum()),
            "train": len(train.smiles), "test": len(test.smiles), "scan_seconds": scan,
            "alerts": {}, "target": {"accuracy": 0.95, "kid": 0.95}}
     for names in task.alert_names:

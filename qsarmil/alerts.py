@@ -64,6 +64,17 @@ class AlertTask:
                          [self.alert_atoms[i] for i in index], [self.alert_names[i] for i in index],
                          self.reachable[index], self.bag_type)
 
+    def balanced_split(self, train_fraction: float = 0.75, random_state: int = 0
+                       ) -> tuple[AlertTask, AlertTask]:
+        """Every positive and as many negatives drawn at random, shuffled and split into a
+        training and a test task (seeded)."""
+        rng = np.random.RandomState(random_state)
+        positives = np.flatnonzero(self.y == 1)
+        negatives = rng.choice(np.flatnonzero(self.y == 0), len(positives), replace=False)
+        order = rng.permutation(np.r_[positives, negatives])
+        cut = int(train_fraction * len(order))
+        return self.subset(order[:cut]), self.subset(order[cut:])
+
 
 def _catalog_entries(alerts: Sequence[str], catalog: str) -> dict:
     if catalog not in _CATALOGS:

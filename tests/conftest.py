@@ -11,6 +11,18 @@ FAST = dict(hidden_layer_sizes=(32,), max_epochs=12, batch_size=16, random_state
             early_stopping=False)
 
 
+@pytest.fixture()
+def one_torch_thread():
+    """Small networks train many times faster on one thread than on two cores shared with
+    other work (joblib's workers get one thread each anyway)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def or_bags():
     return make_digit_bags("or", n_bags=160, bag_size=(3, 8), random_state=1)

@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from milearn_core import MILClassifier
 from qsarmil.alerts import make_alert_task, top_fragment_hits
@@ -48,23 +47,9 @@ def test_top_fragment_hits():
         top_fragment_hits(frames[:2], [[(0,)]])
 
 
-@pytest.fixture()
-def one_torch_thread():
-    """A tiny network trains much faster on one thread than on two busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_a_classifier_points_at_the_alert_on_a_small_set(one_torch_thread):
     task = make_alert_task(load_chembl_sample())
-    rng = np.random.RandomState(0)
-    positives = np.flatnonzero(task.y == 1)
-    negatives = rng.choice(np.flatnonzero(task.y == 0), len(positives), replace=False)
-    order = rng.permutation(np.r_[positives, negatives])
-    cut = int(0.7 * len(order))
-    train, test = task.subset(order[:cut]), task.subset(order[cut:])
+    train, test = task.balanced_split(0.7, random_state=0)
     model = QSARModel(bagger=MoleculeBagger(morgan_size=2048, progress=False),
                       estimator=MILClassifier(hidden_layer_sizes=(32,), random_state=0))
     model.fit(train.smiles, train.y)

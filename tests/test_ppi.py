@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from milearn_core import MILClassifier, kid_accuracy
 from milearn_core.datasets import (
@@ -125,15 +124,6 @@ def test_bad_arguments():
         make_ppi_bags(n_pairs=5, protein_length=10)
     with pytest.raises(ValueError, match="mutation_rate"):
         make_ppi_bags(n_pairs=5, mutation_rate=1.5)
-
-
-@pytest.fixture()
-def one_torch_thread():
-    """Small networks train ~10x faster on one thread on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_attention_network_finds_the_motif_windows(one_torch_thread):

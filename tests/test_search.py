@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone, is_classifier
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GroupKFold, cross_val_score
@@ -26,14 +25,7 @@ from milearn_core.search import candidate_seed
 TINY = dict(hidden_layer_sizes=(8,), max_epochs=6, batch_size=16, early_stopping=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks train 100x faster on one thread than on two cores shared with other work
-    (joblib's workers get one thread each anyway)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks: one thread is faster
 
 
 @pytest.fixture(scope="module")
