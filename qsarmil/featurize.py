@@ -123,8 +123,9 @@ def _bag_fragments(mol: Chem.Mol, index: int, config: dict, budget: TimeLimit):
 
 def _summed_fragments(mol: Chem.Mol, index: int, config: dict, budget: TimeLimit):
     """The fragment bag summed into one instance, from the same cuts (see transform_summed)."""
+    whole = tuple(range(mol.GetNumAtoms()))
     if set(config["descriptors"]) <= set(WHOLE_OVER_FRAGMENTS):  # no cut needed
-        parts = [tuple(range(mol.GetNumAtoms()))]
+        parts = [whole]
     else:
         parts = atom_partition(mol, config["bag_type"])
         budget.check(f"cutting fragments ({len(parts)} made)")
@@ -132,7 +133,7 @@ def _summed_fragments(mol: Chem.Mol, index: int, config: dict, budget: TimeLimit
                           config["morgan_size"], time_limit=budget)
     budget.check("describing the molecule")
     return (row if config["sparse"] else row.toarray()), Provenance(
-        index, mol, [tuple(range(mol.GetNumAtoms()))], [Chem.MolToSmiles(mol)])
+        index, mol, [whole], [Chem.MolToSmiles(mol)])
 
 
 def _bag_one(item, index: int, config: dict):
