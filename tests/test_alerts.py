@@ -61,3 +61,13 @@ def test_a_classifier_points_at_the_alert_on_a_small_set(one_torch_thread):
                                for a in instances[i].atoms]) for i in found])
     assert len(found) >= 20 and accuracy > 0.8
     assert hits.mean() > 0.8 and hits.mean() > chance + 0.4
+
+
+def test_a_balanced_split_holds_every_positive_and_as_many_negatives():
+    task = make_alert_task(load_chembl_sample())
+    train, test = task.balanced_split(0.7, random_state=0)
+    n_pos = int(task.y.sum())
+    assert train.y.sum() + test.y.sum() == n_pos and len(train.y) + len(test.y) == 2 * n_pos
+    assert len(train.y) == int(0.7 * 2 * n_pos) and not set(train.smiles) & set(test.smiles)
+    again = task.balanced_split(0.7, random_state=0)
+    assert again[0].smiles == train.smiles and task.balanced_split(0.7, 1)[0].smiles != train.smiles
