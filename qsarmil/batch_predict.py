@@ -10,7 +10,6 @@ import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 
 from .cli_errors import CommandError
 from .columns import (
@@ -19,12 +18,28 @@ from .columns import (
     _cell_text,
     _where,
     added_columns,
+    clip,
     find_column,
+    input_limits,
+    printable,
     smiles_column,
 )
-from .io import PICTURE_SIZE, STDIN, Record, Row, input_format, open_table, output_format, write_table
+from .io import (
+    PICTURE_SIZE,
+    STDIN,
+    Record,
+    Row,
+    input_format,
+    open_table,
+    output_format,
+    write_table,
+    xlsx_cell_problem,
+    xlsx_storable,
+)
+from .io.writers import sd_storable, sd_value_problem
 
 _CHUNK = 2000  # rows scored per call: memory stays bounded by the chunk, not the file
+_CHUNK_CHARS = 32 * 1024**2  # ... and by the text its rows hold (rows may be megabytes each)
 _EXPLAIN_CHUNK = 500  # explanations hold instance tables and molecules: smaller chunks
 TOP_FRAGMENTS = 3
 MAX_PICTURES = 1000  # openpyxl holds pictures in memory until the workbook is saved
@@ -81,6 +96,7 @@ class Source:
 
     smiles_at: int | None
     id_at: int | None
+    header: list[str] = field(default_factory=list)
 
     def molecule(self, row: Row):
         """The row's molecule (SMILES text or Mol); a ValueError says why there is none."""
@@ -103,15 +119,28 @@ def _source(table, smiles_requested: str | None, id_requested: str | None, path:
     smiles_at = None if sdf and not smiles_requested else smiles_column(
         table.header, smiles_requested, path)
     id_at = find_column(table.header, id_requested, path) if id_requested else None
-    return Source(smiles_at, id_at)
+    return Source(smiles_at, id_at, list(table.header))
 
 
 # ----------------------------------------------------------------------------- predict
 
 
-def _chunks(rows: Iterable, size: int) -> Iterator[list]:
-    it = iter(rows)
-    while chunk := list(islice(it, size)):
+def _row_chars(row: Row) -> int:
+    return len(row.molblock or "") + sum(len(c) if isinstance(c, str) else 8 for c in row.cells)
+
+
+def _bounded_chunks(rows: Iterable[Row], size: int, max_chars: int = _CHUNK_CHARS
+                    ) -> Iterator[list[Row]]:
+    """Chunks of at most ``size`` rows and (but for one large row) ``max_chars`` characters."""
+    chunk, chars = [], 0
+    for row in rows:
+        weight = _row_chars(row)
+        if chunk and (len(chunk) >= size or chars + weight > max_chars):
+            yield chunk
+            chunk, chars = [], 0
+        chunk.append(row)
+        chars += weight
+    if chunk:
         yield chunk
 
 
@@ -134,7 +163,7 @@ class Block:
 
 
 def _blocks(rows: Iterable[Row], source: Source, size: int) -> Iterator[Block]:
-    for chunk in _chunks(rows, size):
+    for chunk in _bounded_chunks(rows, size):
         molecules, problems, unreadable = [], {}, set()
         for k, row in enumerate(chunk):
             try:
@@ -155,6 +184,7 @@ class Scoring:
     explain: bool
     pictures: int  # rows that get a picture (0: none)
     sdf_out: bool
+    xlsx_out: bool = False
     n_jobs: int = 1
     scheduler: str | None = None
     model_path: str | None = None
@@ -320,23 +350,61 @@ def _records(scoring: Scoring, blocks: Iterable[Block], source: Source, tally: T
         results = iter(values or ())
         for k, row in enumerate(block.rows):
             added = scoring.failed(block.problems[k]) if k in block.problems else next(results)
-            tally.count(row, added, scoring, source)
-            yield _record(row, added, scoring, source, k in block.unreadable)
+            record = _record(row, added, scoring, source, k in block.unreadable)
+            tally.count(row, record.cells[len(row.cells):], scoring, source)
+            yield record
 
 
 def _record(row: Row, added: list, scoring: Scoring, source: Source, unreadable: bool) -> Record:
     """The output row: input cells, our values, the picture and (SDF output) the molecule: the
-    input record's (an empty one where RDKit cannot read it) or one made from the SMILES."""
+    input record's (an empty one where RDKit cannot read it) or one made from the SMILES.
+
+    An input cell the output format cannot store as it is (XLSX: over 32 767 characters or a
+    control character; SDF: a blank or ``$$$$`` line) fails its row, not the file: the row says
+    which cell and how it was changed to fit. Our own text cells are cut to
+    :data:`~qsarmil.columns.MAX_OUR_CHARS` characters, saying so.
+    """
     picture = None
     if scoring.pictures:
         last = added[-1]
         picture = last.png if isinstance(last, Picture) else None
         added = [*added[:-1], None]
+    cells = list(row.cells)
+    problem = _unstorable(cells, scoring, source.header)
+    if problem:
+        added = scoring.failed(problem)
+        if scoring.pictures:
+            picture = None
+    added = [clip(v) if isinstance(v, str) else v for v in added]
+    if scoring.xlsx_out:
+        added = [xlsx_storable(v) if isinstance(v, str) else v for v in added]
     molblock = None
-    if scoring.sdf_out and not unreadable:
+    if scoring.sdf_out and not unreadable and not problem:
         molblock = row.molblock if row.molblock is not None else molblock_for(
             _cell_text(row.cells[source.smiles_at]), source.title(row))
-    return Record([*row.cells, *added], molblock, picture)
+    return Record([*cells, *added], molblock, picture)
+
+
+def _unstorable(cells: list, scoring: Scoring, header: list[str]) -> str:
+    """Make ``cells`` storable in the output format (in place); why the row fails, or ""."""
+    if not (scoring.xlsx_out or scoring.sdf_out):
+        return ""
+    first = ""
+    for k, value in enumerate(cells):
+        if scoring.xlsx_out:
+            problem = xlsx_cell_problem(value)
+            if problem:
+                cells[k] = xlsx_storable(value)
+                how = "cut to fit" if "characters" in problem else "control characters as U+FFFD"
+        else:
+            problem = sd_value_problem(_cell_text(value))
+            if problem:
+                cells[k] = sd_storable(_cell_text(value))
+                how = "blank lines dropped, '$$$$' lines indented"
+        if problem and not first:
+            first = (f"column {printable(header[k], 80)!r} holds {problem}; written here {how} "
+                     "(write CSV or TSV to keep it whole)")
+    return first
 
 
 class Tally:
@@ -354,11 +422,19 @@ class Tally:
             error = str(added[scoring.status_at + 1])
             if error.startswith(row.where):  # ragged rows and SD records say where they are
                 error = error[len(row.where):].lstrip(": ")
-            self.first = f"{_where(row, source.id_at)}: {error}"
+            self.first = printable(f"{_where(row, source.id_at)}: {error}", 300)
 
 
 def _same_file(a: str, b: str) -> bool:
     return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+
+
+def _stdin_is(path: str) -> bool:
+    """Whether standard input is the file at ``path`` (``< same.csv``)."""
+    try:
+        return os.path.exists(path) and os.path.samestat(os.fstat(sys.stdin.fileno()), os.stat(path))
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # no real stdin
+        return False
 
 
 def _output_path(args) -> str:
@@ -383,19 +459,21 @@ def predict(args) -> None:
     output = _output_path(args)
     kind = output_format(output)
     input_format(args.input)
-    if args.input != STDIN and _same_file(args.input, output):
+    if _same_file(args.input, output) if args.input != STDIN else _stdin_is(output):
         raise CommandError(f"{output} is the input file; write the predictions to another file")
+    limits = input_limits(args)
     pictures = args.pictures if args.pictures is not None else args.explain and kind == ".xlsx"
     if pictures and kind != ".xlsx":
         raise CommandError("--pictures needs an .xlsx output")
     if args.scheduler and (args.explain or pictures):
         raise CommandError("--explain runs in this process, not on a Dask cluster; drop --scheduler")
-    with open_table(args.input) as table:
+    with open_table(args.input, limits) as table:
         source = _source(table, args.smiles_column, args.id_column, args.input)
         model = _load_model(args.model)
         _configure(model, args.n_jobs)
         scoring = Scoring(model, _classes(model), explain=args.explain or pictures,
                           pictures=args.max_pictures if pictures else 0, sdf_out=kind == ".sdf",
+                          xlsx_out=kind == ".xlsx",
                           n_jobs=args.n_jobs, scheduler=args.scheduler, model_path=args.model,
                           passed=_passed_columns(model))
         names = added_columns(table.header, scoring.columns())
@@ -404,7 +482,8 @@ def predict(args) -> None:
         size = _EXPLAIN_CHUNK if scoring.explain else _CHUNK
         records = _records(scoring, _blocks(table.rows, source, size), source, tally)
         n = write_table(output, header, _progress(records, args.quiet, "scoring"),
-                        picture_column=names[-1] if pictures else None)
+                        picture_column=names[-1] if pictures else None,
+                        escape_formulas=getattr(args, "escape_formulas", False))
     note = " (the input has no data rows)" if n == 0 else ""
     first = f"; first: {tally.first}" if tally.first else ""
     print(f"wrote {n} rows to {output} ({tally.failed} failed{first}){note}")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from .batch_predict import _classes, _plain, _source
 from .cli_errors import CommandError
-from .columns import _cell_text, _where, find_column
-from .io import open_table
+from .columns import _cell_text, _where, find_column, input_limits
+from .io import DEFAULT_LIMITS, Limits, open_table
 
 TASKS = ("regression", "classification")
 
@@ -63,18 +63,21 @@ class TrainingData:
 
 
 def read_training_table(path: str, smiles_requested: str | None, target_column: str,
-                        task: str | None = "regression", id_column: str | None = None
-                        ) -> TrainingData:
+                        task: str | None = "regression", id_column: str | None = None,
+                        limits: Limits = DEFAULT_LIMITS) -> TrainingData:
     """Molecules and targets of a training table, every row checked before anything is fitted.
 
-    ``task=None`` lets the targets decide (:func:`training_task`).
+    ``task=None`` lets the targets decide (:func:`training_task`); blank lines are no training
+    rows; the file is read within ``limits``.
     """
     molecules, cells, errors, skipped = [], [], [], 0
-    with open_table(path) as table:
+    with open_table(path, limits) as table:
         source = _source(table, smiles_requested, id_column, path)
         t_at = find_column(table.header, target_column, path)
         for row in table.rows:
             where = _where(row, source.id_at)
+            if row.blank:
+                continue
             if row.problem:
                 errors.append(row.problem)
                 continue
@@ -266,7 +269,7 @@ def train(args) -> None:
     check_save_folder(args.out, args.force)  # refuse --out before minutes of fitting
     data = (_bundled(args.dataset, args.task or "regression") if args.dataset else
             read_training_table(path, args.smiles_column, args.target_column, args.task,
-                                args.id_column))
+                                args.id_column, input_limits(args)))
     steps = Steps(args.quiet)
     model = _new_model(data.task, args)
     if data.test_molecules is None and args.cv > 1:

@@ -21,12 +21,14 @@ import signal
 import sys
 import threading
 import zipfile
+from contextlib import contextmanager
 
 from .batch_predict import MAX_PICTURES, TOP_FRAGMENTS, predict
 from .batch_train import TASKS, train
 from .cli_errors import CommandError, Terminated
 from .columns import SMILES_NAMES
 from .io import OUTPUT_FORMATS
+from .io.limits import LIMITS_HELP
 
 # What a user can cause: bad files and values (ValueError covers UnicodeError, ModelFileError,
 # BagError, MoleculeError and TableError), missing or unwritable paths.
@@ -95,6 +97,7 @@ def _train_parser(sub) -> None:
     t.add_argument("--force", action="store_true", help="replace a model previously saved in "
                    "that folder; never a folder that holds anything else")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress lines or bars")
+    _limit_option(t)
     t.set_defaults(func=train)
 
 
@@ -120,8 +123,19 @@ def _predict_parser(sub) -> None:
                    help=f"rows that get a picture (default {MAX_PICTURES})")
     p.add_argument("--n-jobs", type=int, default=1, help="processes for scoring (-1: every core)")
     p.add_argument("--scheduler", help="score on a Dask cluster: its address (tcp://host:8786)")
+    p.add_argument("--escape-formulas", action="store_true",
+                   help="CSV/TSV output: put a ' before text cells that a spreadsheet would run as "
+                   "a formula (starting =, +, -, @, tab or CR; plain numbers are left alone). Off "
+                   "by default because it changes cells; XLSX output never holds formulas")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
+    _limit_option(p)
     p.set_defaults(func=predict)
+
+
+def _limit_option(parser) -> None:
+    parser.add_argument("--limit", action="append", metavar="NAME=N", default=[],
+                        help=f"raise or lower one input size budget (repeatable; K, M, G = "
+                        f"powers of 1024). {LIMITS_HELP}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -142,6 +156,19 @@ def _describe(exc: BaseException) -> str:
     return " ".join(message.splitlines())
 
 
+@contextmanager
+def _rdkit_quiet():
+    """RDKit's log off the console while a command runs: a failed row carries RDKit's words in
+    its error cell, and stderr keeps to our one line."""
+    from rdkit import rdBase
+
+    blocker = rdBase.BlockLogs()
+    try:
+        yield
+    finally:
+        del blocker
+
+
 def _on_sigterm(signum, frame):
     raise Terminated()
 
@@ -152,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
-        args.func(args)
+        with _rdkit_quiet():
+            args.func(args)
     except CommandError as exc:
         _fail(exc.message, exc.code)
     except KeyboardInterrupt:

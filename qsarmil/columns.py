@@ -5,10 +5,11 @@ line and :mod:`qsarmil.frames`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from .cli_errors import CommandError
-from .io import Row
+from .io import DEFAULT_LIMITS, Limits, Row
 
 OUR_COLUMNS = ("prediction", "status", "error")
 EXPLAIN_COLUMNS = ("top_fragment", "top_contribution", "fragments")
@@ -16,6 +17,8 @@ PICTURE_COLUMN = "picture"
 # Looked for, ignoring case, when --smiles-col is not given; the first name present wins.
 SMILES_NAMES = ("smiles", "canonical_smiles", "isomeric_smiles", "mol", "smi")
 _PREFIX = "qsarmil_"
+MAX_OUR_CHARS = 2000  # the most one of our text cells (error, fragments) holds
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def added_columns(header: Sequence[str], names: Sequence[str] = OUR_COLUMNS) -> list[str]:
@@ -81,4 +84,25 @@ def _where(row: Row, id_at: int | None) -> str:
     """Where a row is, with its id where the user named an id column: ``line 7 (id ABC-1)``."""
     if id_at is None:
         return row.where
-    return f"{row.where} (id {_cell_text(row.cells[id_at])})"
+    return f"{row.where} (id {printable(_cell_text(row.cells[id_at]), 80)})"
+
+
+def clip(text: str, limit: int = MAX_OUR_CHARS) -> str:
+    """One of our text cells cut to ``limit`` characters, saying so (``... [cut: 40683
+    characters]``)."""
+    if len(text) <= limit:
+        return text
+    note = f" ... [cut: {len(text)} characters]"
+    return text[:limit - len(note)] + note
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """A cell's text safe for a terminal: control and bidirectional characters escaped
+    (``\\x1b``), cut to ``limit`` characters."""
+    shown = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    return shown if len(shown) <= limit else shown[:limit] + f"... ({len(text)} characters)"
+
+
+def input_limits(args) -> Limits:
+    """The reading budget of a command: the defaults with its ``--limit NAME=VALUE`` settings."""
+    return DEFAULT_LIMITS.with_settings(getattr(args, "limit", None) or [])

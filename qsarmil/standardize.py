@@ -234,6 +234,12 @@ def _parse_smiles(item: str, index: int, text: str, max_length: int | None) -> C
         raise _error(index, text, f"SMILES of {len(item)} characters, over max_smiles_length={max_length}")
     if not item.strip():
         raise _error(index, text, "empty SMILES")
+    inner = _INNER_SPACE.search(item.strip())
+    if inner:  # RDKit would read what follows as the molecule's name and score a fragment
+        what = _SPACE_NAMES.get(inner.group(), f"whitespace U+{ord(inner.group()):04X}")
+        raise _error(index, text, f"the SMILES holds {what} at position {inner.start() + 1}; RDKit "
+                     f"would read only {item.strip()[:inner.start()][:40]!r} and take the rest as a "
+                     "name: put the name in a column of its own")
     with rdBase.BlockLogs(), rdBase.CaptureErrorLog() as log:  # RDKit's words, off the console
         mol = Chem.MolFromSmiles(item.strip())
     if mol is None:
@@ -242,6 +248,8 @@ def _parse_smiles(item: str, index: int, text: str, max_length: int | None) -> C
     return mol
 
 
+_INNER_SPACE = re.compile(r"\s")
+_SPACE_NAMES = {" ": "a space", "\t": "a tab", "\n": "a line break", "\r": "a carriage return"}
 _TIMESTAMP = re.compile(r"^\[\d\d:\d\d:\d\d\] ")
 _FOR_INPUT = re.compile(r" for input: '.*'$")
 _MAX_REASON = 200

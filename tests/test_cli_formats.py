@@ -137,14 +137,25 @@ def test_sdf_out_reads_back_with_properties(model_dir, data, tmp_path):
     assert back[1].GetProp("note") == "two\nlines"
 
 
-@pytest.mark.parametrize("header,cell,message", [
-    ("note", "a\n\nb", "empty line"), ("note", "x\n$$$$\ny", "'$$$$' line"),
-    ("a<b>", "x", "cannot be an SD property name"), ("", "x", "cannot be an SD property name")])
-def test_sdf_out_refuses_what_a_record_cannot_hold(model_dir, tmp_path, capsys, header, cell, message):
-    write_csv(tmp_path / "q.csv", [["smiles", header], ["CCO", cell]])
+@pytest.mark.parametrize("header,message", [("a<b>", "cannot be an SD property name"),
+                                            ("", "cannot be an SD property name")])
+def test_sdf_out_refuses_a_header_a_record_cannot_hold(model_dir, tmp_path, capsys, header, message):
+    write_csv(tmp_path / "q.csv", [["smiles", header], ["CCO", "x"]])
     assert run("predict", model_dir, tmp_path / "q.csv", "-o", tmp_path / "out.sdf") == 2
     assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["q.csv"]
+
+
+@pytest.mark.parametrize("cell,stored", [("a\n\nb", "a\nb"), ("x\n$$$$\ny", "x\n $$$$\ny"),
+                                         ("x\n$$$$ tail", "x\n $$$$ tail")])
+def test_sdf_out_fails_the_row_whose_cell_a_record_cannot_hold(model_dir, tmp_path, cell, stored):
+    write_csv(tmp_path / "q.csv", [["smiles", "note"], ["CCO", cell], ["CCN", "fine"]])
+    assert run("predict", model_dir, tmp_path / "q.csv", "-o", tmp_path / "out.sdf") == 0
+    back = list(Chem.ForwardSDMolSupplier(str(tmp_path / "out.sdf"), sanitize=False))
+    assert len(back) == 2                                  # no record lost, none merged
+    assert back[0].GetProp("status") == "failed" and back[0].GetProp("note") == stored
+    assert "column 'note'" in back[0].GetProp("error") and back[0].GetNumAtoms() == 0
+    assert back[1].GetProp("status") == "ok" and back[1].GetProp("note") == "fine"
 
 
 def test_stdin(model_dir, tmp_path, monkeypatch):

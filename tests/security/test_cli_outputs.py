@@ -94,14 +94,15 @@ def test_ragged_rows_are_failures_never_shifted(model_dir, tmp_path):
                "1,CCO,a\n"
                "2,CCN\n"                        # line 3: short
                "3,c1ccccc1,x,EXTRA,\"more,1\"\n"  # line 4: long
-               "\n"                             # a blank line is no row
+               "\n"                             # line 5: blank, a failed row in its place
                "4,CCCO,b\n")
     (tmp_path / "in.csv").write_text(content)
     assert run("predict", model_dir, tmp_path / "in.csv", tmp_path / "out.csv") == 0
     out = read_csv(tmp_path / "out.csv")
     assert [r[:3] for r in out[1:]] == [["1", "CCO", "a"], ["2", "CCN", ""], ["3", "c1ccccc1", "x"],
-                                       ["4", "CCCO", "b"]]
-    assert [r[4] for r in out[1:]] == ["ok", "failed", "failed", "ok"]
+                                       ["", "", ""], ["4", "CCCO", "b"]]
+    assert [r[4] for r in out[1:]] == ["ok", "failed", "failed", "failed", "ok"]
+    assert out[4][5] == "line 5 is blank"
     assert out[2][3] == "" and out[3][3] == ""     # not scored
     assert out[2][5] == "line 3 has 2 fields, the header has 3"
     assert out[3][5].startswith("line 4 has 5 fields, the header has 3")
@@ -171,12 +172,18 @@ def test_xlsx_in_xlsx_out_keeps_values_and_defuses_formulas(model_dir, tmp_path)
         ["x", "CCCO", "", ""]]
 
 
-def test_xlsx_refuses_cells_it_cannot_store(model_dir, tmp_path, capsys):
-    write_csv(tmp_path / "in.csv", [["id", "smiles"], ["bell\x07", "CCO"]])
-    err = assert_one_line_error(capsys, run("predict", model_dir, tmp_path / "in.csv",
-                                            tmp_path / "out.xlsx"))
-    assert "control character" in err and "'id'" in err
-    assert sorted(os.listdir(tmp_path)) == ["in.csv"]
+def test_xlsx_fails_the_row_whose_cell_it_cannot_store(model_dir, tmp_path, capsys):
+    long = "C" * 40_000
+    write_csv(tmp_path / "in.csv", [["id", "smiles"], ["bell\x07", "CCO"], ["ok", "CCN"],
+                                    ["long", long]])
+    assert run("predict", model_dir, tmp_path / "in.csv", tmp_path / "out.xlsx") == 0
+    rows = list(openpyxl.load_workbook(tmp_path / "out.xlsx").worksheets[0].iter_rows(values_only=True))
+    assert len(rows) == 4                                   # every row written, none lost
+    assert rows[1][0] == "bell\ufffd" and rows[1][3] == "failed"
+    assert "column 'id'" in rows[1][4] and "control character" in rows[1][4]
+    assert rows[2][:2] == ("ok", "CCN") and rows[2][3] == "ok"
+    assert rows[3][3] == "failed" and "40000 characters" in rows[3][4]
+    assert len(rows[3][1]) == 32767 and rows[3][1].endswith("[cut: 40000 characters]")
 
 
 # ----------------------------------------------------------------------------- writes
