@@ -19,10 +19,12 @@ and pads the gaps between rows), so this module reads the parts itself:
 
 from __future__ import annotations
 
+import lzma
 import math
 import re
 import struct
 import zipfile
+import zlib
 from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,7 +118,8 @@ class _Workbook:
                         raise BudgetError(f"{where} unpacks to more than {budget} bytes "
                                           f"({limit_hint('max_expansion')} or expansion_floor)")
                     yield piece
-        except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError,
+                lzma.LZMAError) as exc:
             raise TableError(f"{where}: cannot be unpacked ({type(exc).__name__}: {exc})") from None
 
     def part(self, name: str) -> bytes:
