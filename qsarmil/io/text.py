@@ -33,7 +33,7 @@ def read_text(path: str, delimiter: str, compression: str | None, limits: Limits
         check_columns(path, len(header), limits)
         width = len(header)
         yield Table(path, header, (fit_row(cells, width, where, "") if cells
-                                   else Row([""] * width, where, f"{where} is blank", blank=True)
+                                   else Row([""] * width, where, f"{where}: a blank line", blank=True)
                                    for cells, where in records))
 
 

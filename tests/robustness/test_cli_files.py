@@ -108,7 +108,7 @@ def test_generated_csv_files(model_dir, capsys, count, table, suffix, raw_tail):
         assert len(row) == width + ours
         if not want:
             assert row[:width] == [""] * width and row[status] == "failed"
-            assert row[error].endswith("is blank")
+            assert row[error].endswith("a blank line")
         elif len(want) == width:
             assert row[:width] == want
             event(f"row {row[status]}")

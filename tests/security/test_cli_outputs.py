@@ -102,7 +102,7 @@ def test_ragged_rows_are_failures_never_shifted(model_dir, tmp_path):
     assert [r[:3] for r in out[1:]] == [["1", "CCO", "a"], ["2", "CCN", ""], ["3", "c1ccccc1", "x"],
                                        ["", "", ""], ["4", "CCCO", "b"]]
     assert [r[4] for r in out[1:]] == ["ok", "failed", "failed", "failed", "ok"]
-    assert out[4][5] == "line 5 is blank"
+    assert out[4][5] == "line 5: a blank line"
     assert out[2][3] == "" and out[3][3] == ""     # not scored
     assert out[2][5] == "line 3 has 2 fields, the header has 3"
     assert out[3][5].startswith("line 4 has 5 fields, the header has 3")
