@@ -21,17 +21,22 @@ training targets' range (18-crown-6 is predicted at +3.0 logS; the training maxi
 
 Pass the molecules the model sees (after standardisation), for fitting and scoring alike.
 The fitted state is plain JSON (:meth:`~ApplicabilityDomain.to_dict`), checked in full by
-:meth:`~ApplicabilityDomain.from_dict`, so it can travel inside an untrusted model folder.
+:meth:`~ApplicabilityDomain.from_dict`, so it can travel inside an untrusted model folder. In
+memory it costs what the file holds, not what it declares: fingerprints are one sparse matrix
+(a stored entry per on-bit, so an empty fingerprint costs one row pointer, whatever ``n_bits``)
+and environments one sorted array of 64-bit keys.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from itertools import chain
 
 import numpy as np
 import pandas as pd
-from rdkit import Chem, DataStructs
+import scipy.sparse as sp
+from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator, rdMolDescriptors
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -84,10 +89,12 @@ class ApplicabilityDomain(BaseEstimator):
 
     Attributes
     ----------
-    fingerprints_ : list of ExplicitBitVect
-        Training fingerprints (molecules that failed to parse are skipped).
-    environments_ : set of int
-        Unhashed Morgan environment keys (ring-size-aware invariants) seen in training.
+    fingerprints_ : scipy.sparse.csr_matrix of shape (n_molecules, n_bits)
+        Training fingerprints, a stored 1 per on-bit (molecules that failed to parse are
+        skipped).
+    environments_ : ndarray of uint64
+        Unhashed Morgan environment keys (ring-size-aware invariants) seen in training, sorted,
+        each once.
     target_range_ : tuple of float or None
         (min, max) of the training targets, where given to :meth:`fit`.
     """
@@ -112,10 +119,12 @@ class ApplicabilityDomain(BaseEstimator):
         mols = [m for m in _as_mols(X) if m is not None]
         if not mols:
             raise ValueError("no valid training molecule")
-        self.fingerprints_ = [generator.GetFingerprint(m) for m in mols]
-        self.environments_ = set()
+        self.fingerprints_ = _bit_matrix([list(generator.GetFingerprint(m).GetOnBits())
+                                          for m in mols], self.n_bits)
+        environments = set()
         for m in mols:
-            self.environments_.update(_environments(m, generator))
+            environments.update(_environments(m, generator))
+        self.environments_ = _key_array(sorted(environments))
         self.target_range_ = None
         if y is not None:
             y = np.asarray(y, dtype=float)
@@ -124,15 +133,14 @@ class ApplicabilityDomain(BaseEstimator):
                 self.target_range_ = (float(y.min()), float(y.max()))
         return self
 
-    def _score_one(self, mol: Chem.Mol | None, generator) -> tuple[float, float]:
+    def _score_one(self, mol: Chem.Mol | None, generator, on_bits: np.ndarray
+                   ) -> tuple[float, float]:
+        """(max Tanimoto similarity, unseen fraction) of one molecule; ``on_bits``: the
+        training fingerprints' bit counts."""
         if mol is None or mol.GetNumAtoms() == 0:
             return math.nan, math.nan
-        similarity = DataStructs.BulkTanimotoSimilarity(generator.GetFingerprint(mol),
-                                                        self.fingerprints_)
-        counts = _environments(mol, generator)
-        unseen = sum(c for k, c in counts.items() if k not in self.environments_)
-        unseen /= sum(counts.values())
-        return float(max(similarity)), float(unseen)
+        return (_max_tanimoto(self.fingerprints_, on_bits, generator.GetFingerprintAsNumPy(mol)),
+                _unseen_fraction(self.environments_, _environments(mol, generator)))
 
     def score(self, X: Sequence, predictions: Sequence[float] | None = None) -> pd.DataFrame:
         """One row per molecule: ``max_similarity``, ``unseen_fraction``, ``in_domain``
@@ -140,7 +148,8 @@ class ApplicabilityDomain(BaseEstimator):
         ``predictions`` are given."""
         check_is_fitted(self, "fingerprints_")
         generator = self._generator()
-        rows = [self._score_one(m, generator) for m in _as_mols(X)]
+        on_bits = np.diff(self.fingerprints_.indptr).astype(np.float64)
+        rows = [self._score_one(m, generator, on_bits) for m in _as_mols(X)]
         table = pd.DataFrame(rows, columns=["max_similarity", "unseen_fraction"], dtype=float)
         table["in_domain"] = ((table.max_similarity >= self.min_similarity)
                               & (table.unseen_fraction <= self.max_unseen_fraction))
@@ -170,13 +179,25 @@ class ApplicabilityDomain(BaseEstimator):
         check_is_fitted(self, "fingerprints_")
         return {"format": FORMAT, "version": VERSION,
                 "params": {k: getattr(self, k) for k in _PARAMS},
-                "fingerprints": [list(fp.GetOnBits()) for fp in self.fingerprints_],
-                "environments": sorted(self.environments_),
+                "fingerprints": [row.tolist() for row in np.split(
+                    self.fingerprints_.indices, self.fingerprints_.indptr[1:-1])],
+                "environments": self.environments_.tolist(),
                 "target_range": list(self.target_range_) if self.target_range_ else None}
 
     @classmethod
-    def from_dict(cls, state: object) -> ApplicabilityDomain:
+    def from_dict(cls, state: object, max_molecules: int | None = None) -> ApplicabilityDomain:
         """Rebuild from :meth:`to_dict` output, checking every field, type, length and range.
+
+        Parameters
+        ----------
+        state : object
+            Parsed JSON, untrusted.
+        max_molecules : int, optional
+            Most training molecules the domain may hold (a model folder passes the number
+            its model was trained on); at most :data:`MAX_MOLECULES` in any case.
+
+        Every size is checked against what ``state`` holds (each bit below ``n_bits``, the
+        number of fingerprints against ``max_molecules``) before any array is built.
 
         Raises
         ------
@@ -188,11 +209,21 @@ class ApplicabilityDomain(BaseEstimator):
                               "target_range"}, f"domain state keys {sorted(state)!r}")
         _check(state["format"] == FORMAT and state["version"] == VERSION,
                "unknown domain format or version")
-        domain = cls(**_check_params(state["params"]))
-        domain.fingerprints_ = _load_fingerprints(state["fingerprints"], domain.n_bits)
-        domain.environments_ = _load_environments(state["environments"])
-        domain.target_range_ = _load_range(state["target_range"])
+        params = _check_params(state["params"])
+        rows = _check_fingerprints(state["fingerprints"], params["n_bits"], max_molecules)
+        keys = _int_list(state["environments"], MAX_ENVIRONMENTS, _MAX_KEY, "environments")
+        target_range = _load_range(state["target_range"])
+        domain = cls(**params)  # everything checked: now build
+        domain.fingerprints_ = _bit_matrix(rows, domain.n_bits)
+        domain.environments_ = _key_array(keys)
+        domain.target_range_ = target_range
         return domain
+
+    @property
+    def n_molecules_(self) -> int:
+        """Number of training molecules the domain holds."""
+        check_is_fitted(self, "fingerprints_")
+        return self.fingerprints_.shape[0]
 
 
 def _check(condition: bool, message: str) -> None:
@@ -225,19 +256,50 @@ def _int_list(values: object, limit: int, high: int, what: str) -> list[int]:
     return values
 
 
-def _load_fingerprints(rows: object, n_bits: int) -> list:
+def _check_fingerprints(rows: object, n_bits: int, max_molecules: int | None) -> list:
+    """The saved fingerprints' on-bit lists, checked: 1 to ``max_molecules`` (and at most
+    MAX_MOLECULES) lists of strictly increasing bits below ``n_bits``."""
     _check(isinstance(rows, list) and 0 < len(rows) <= MAX_MOLECULES,
            f"fingerprints: a list of 1 to {MAX_MOLECULES} molecules")
-    fingerprints = []
+    _check(max_molecules is None or len(rows) <= max_molecules,
+           f"fingerprints of {len(rows)} molecules, more than the {max_molecules} the model "
+           f"was trained on")
     for row in rows:
-        fp = DataStructs.ExplicitBitVect(n_bits)
-        fp.SetBitsFromList(_int_list(row, n_bits, n_bits, "fingerprint bits"))
-        fingerprints.append(fp)
-    return fingerprints
+        _int_list(row, n_bits, n_bits, "fingerprint bits")
+    return rows
 
 
-def _load_environments(keys: object) -> set[int]:
-    return set(_int_list(keys, MAX_ENVIRONMENTS, _MAX_KEY, "environments"))
+def _bit_matrix(rows: Sequence[Sequence[int]], n_bits: int) -> sp.csr_matrix:
+    """Fingerprints (lists of on-bits) as a CSR matrix: a stored 1 per on-bit, one row pointer
+    per molecule; nothing is sized by ``n_bits``."""
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)), out=indptr[1:])
+    indices = np.fromiter(chain.from_iterable(rows), dtype=np.int32, count=int(indptr[-1]))
+    return sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
+                         shape=(len(rows), n_bits))
+
+
+def _key_array(keys: Sequence[int]) -> np.ndarray:
+    """Sorted environment keys (each below 2**64) as an array."""
+    return np.fromiter(keys, dtype=np.uint64, count=len(keys))
+
+
+def _max_tanimoto(fingerprints: sp.csr_matrix, on_bits: np.ndarray, query: np.ndarray) -> float:
+    """Largest Tanimoto similarity of the 0/1 vector ``query`` to the rows of
+    ``fingerprints`` (``on_bits``: their bit counts); 0 against an empty row, as RDKit's."""
+    common = (fingerprints @ query.astype(np.float32)).astype(np.float64)  # exact: small counts
+    union = on_bits + float(query.sum()) - common
+    similarity = np.divide(common, union, out=np.zeros_like(common), where=union > 0)
+    return float(similarity.max())
+
+
+def _unseen_fraction(known: np.ndarray, counts: dict[int, int]) -> float:
+    """Share of the environment counts ``counts`` whose keys are not in the sorted ``known``."""
+    keys = np.fromiter(counts, dtype=np.uint64, count=len(counts))
+    values = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+    place = np.minimum(np.searchsorted(known, keys), max(len(known) - 1, 0))
+    seen = known[place] == keys if len(known) else np.zeros(len(keys), dtype=bool)
+    return float(values[~seen].sum() / values.sum())
 
 
 def _load_range(value: object) -> tuple[float, float] | None:

@@ -40,10 +40,11 @@ from .model_folder import (
     DOMAIN_FILE,
     ESTIMATOR_FILE,
     FORMAT,
-    LEGACY_ESTIMATOR_FILE,
     VERSION,
+    check_feature_counts,
     check_save_folder,
     checked_bagger,
+    estimator_training_size,
     plain_file,
     read_config,
     read_domain,
@@ -226,6 +227,10 @@ class QSARModel(BaseEstimator):
         Classifiers only: class labels, in the order of :meth:`predict_proba`'s columns.
     training_failures_ : list of Failure
         Training molecules that could not be bagged (left out of the fit).
+    n_training_molecules_ : int or None
+        Molecules the estimator was fitted on (those that could be bagged); saved, and on load
+        the most molecules the saved applicability domain may hold. None only for a model
+        loaded from a folder that recorded neither it nor a domain.
     domain_ : ApplicabilityDomain or None
         Fitted on the standardised training molecules (and, for regression, their targets);
         None for models saved before it existed. Adds the domain columns of
@@ -347,6 +352,7 @@ class QSARModel(BaseEstimator):
         else:
             self.estimator_.fit(bags, y[self.bagger_.valid_index_])
         self.task_ = task
+        self.n_training_molecules_ = len(bags)
         self.domain_ = ApplicabilityDomain().fit(
             _domain_mols(self.bagger_.provenance_),
             y[self.bagger_.valid_index_] if task == "regression" else None)
@@ -574,13 +580,20 @@ class QSARModel(BaseEstimator):
 
         A new folder is written whole and renamed into place. An existing folder is written
         into only when it is empty or holds a model saved here before (then ``overwrite=True``
-        is needed); only the files named above are replaced, nothing else in it is touched.
+        is needed). Only the files this save writes are replaced; nothing else in the folder is
+        touched or deleted: not your notes, not an ``estimator.skops`` saved by qsarmil 0.1 (no
+        longer loaded), not a ``domain.json`` of the model replaced when this model has none.
+        ``qsarmil.json`` names the files that belong to the model, and load reads only those.
 
         Raises
         ------
         FileExistsError
             If ``path`` is a file, a folder holding anything but a saved model, a saved model
-            while ``overwrite`` is False, or the working directory (or a folder above it).
+            while ``overwrite`` is False, the working directory (or a folder above it), or a
+            saved model where one of the names above is a link or a folder.
+        ValueError
+            If ``domain_`` holds more molecules than the model was trained on (a folder that
+            load would refuse).
         """
         check_is_fitted(self, "estimator_")
         config = self._config()
@@ -596,20 +609,31 @@ class QSARModel(BaseEstimator):
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)  # only our own temp folder
         else:
-            self._write_files(target, config)
-            (target / LEGACY_ESTIMATOR_FILE).unlink(missing_ok=True)  # written by older versions
-            if config["domain_file"] is None:  # a stale domain of the model replaced
-                (target / DOMAIN_FILE).unlink(missing_ok=True)
+            self._write_files(target, config)  # replaces those files; deletes nothing
 
     def _config(self) -> dict:
         scaler = None if self.scaler_ is None else {
             "mean": self.scaler_.transformer_.mean_.tolist(),
             "scale": self.scaler_.transformer_.scale_.tolist()}
+        domain = getattr(self, "domain_", None)
         return {"format": FORMAT, "version": VERSION, "task": self.task_, "scaler": scaler,
                 "scale_features": self.scale_features, "bagger": self.bagger_.get_params(),
                 "estimator_file": ESTIMATOR_FILE,
-                "domain_file": DOMAIN_FILE if getattr(self, "domain_", None) else None,
-                "target_name": self.target_name, "units": self.units}
+                "domain_file": DOMAIN_FILE if domain else None,
+                "target_name": self.target_name, "units": self.units,
+                "n_training_molecules": self._training_size(domain)}
+
+    def _training_size(self, domain: ApplicabilityDomain | None) -> int | None:
+        """n_training_molecules_ to save (the domain's size where it was not recorded), checked
+        against the domain's size."""
+        n = getattr(self, "n_training_molecules_", None)
+        held = domain.n_molecules_ if domain else None
+        if n is None:
+            return held
+        if held is not None and held > n:
+            raise ValueError(f"domain_ holds {held} molecules, more than the {n} this model was "
+                             f"trained on; fit the domain on the training molecules")
+        return n
 
     def _write_files(self, folder: Path, config: dict) -> None:
         self.estimator_.save(folder / ESTIMATOR_FILE)
@@ -625,7 +649,10 @@ class QSARModel(BaseEstimator):
 
         Only the files :meth:`save` writes are read, each checked (see
         :mod:`milearn_core.persist` and :meth:`ApplicabilityDomain.from_dict`); nothing in the
-        folder is executed or imported. Folders saved before version 3 load with
+        folder is executed or imported. The bagger's feature count (from its settings) must
+        match the estimator's, and the domain may hold at most the recorded number of training
+        molecules (folders saved before version 4: the bags a bag-kernel estimator keeps), both
+        checked before anything is built from them. Folders saved before version 3 load with
         ``domain_ = None``.
 
         Raises
@@ -647,9 +674,15 @@ class QSARModel(BaseEstimator):
         if is_classifier(model.estimator_) != (config["task"] == "classification"):
             raise ModelFileError(f"{path}: a {type(model.estimator_).__name__} cannot serve task "
                                  f"{config['task']!r}")
+        check_feature_counts(path, bagger, model.estimator_)
         model.scaler_ = read_scaler(path, config["scaler"], getattr(model.estimator_, "n_features_in_", None))
         model.training_failures_ = []
-        model.domain_ = read_domain(path, config.get("domain_file"))
+        n_training = config.get("n_training_molecules")  # before version 4: not recorded
+        if n_training is None:
+            n_training = estimator_training_size(model.estimator_)
+        model.domain_ = read_domain(path, config.get("domain_file"), n_training)
+        model.n_training_molecules_ = (n_training if n_training is not None or model.domain_ is None
+                                       else model.domain_.n_molecules_)
         return model
 
 

@@ -2,8 +2,11 @@
 
 A model folder comes from anyone (it is e-mailed around), so every file is a plain name read as
 a regular file, sizes are checked before anything is read, and every setting is checked by key,
-type and range; anything else is a :class:`~milearn_core.persist.ModelFileError`. Saving writes
-into a folder only where :func:`check_save_folder` allows it.
+type and range; anything else is a :class:`~milearn_core.persist.ModelFileError`. Declared sizes
+are checked against each other before anything is built from them: the bagger's feature count
+(worked out from its settings) against the estimator's, and the applicability domain's number
+of molecules against the number the model was trained on. Saving writes into a folder only where
+:func:`check_save_folder` allows it, and replaces only the files it writes.
 """
 
 from __future__ import annotations
@@ -18,16 +21,17 @@ from sklearn.preprocessing import StandardScaler
 from milearn_core import BagStandardScaler
 from milearn_core.persist import ModelFileError
 
+from .descriptors import COUNT_FINGERPRINTS, descriptor_names
 from .domain import ApplicabilityDomain
 from .featurize import MoleculeBagger
 
-__all__ = ["check_save_folder", "checked_bagger", "plain_file", "read_config", "read_domain",
-           "read_scaler"]
+__all__ = ["bagger_n_features", "check_feature_counts", "check_save_folder", "checked_bagger",
+           "estimator_training_size", "plain_file", "read_config", "read_domain", "read_scaler"]
 
 FORMAT = "qsarmil.QSARModel"
 # 2: the estimator is a milearn_core safetensors file (1 also allowed skops); 3: domain.json,
-# target_name and units
-VERSION = 3
+# target_name and units; 4: n_training_molecules (caps the domain's size)
+VERSION = 4
 CONFIG_FILE, ESTIMATOR_FILE, LEGACY_ESTIMATOR_FILE = ("qsarmil.json", "estimator.safetensors",
                                                          "estimator.skops")
 DOMAIN_FILE = "domain.json"
@@ -38,7 +42,11 @@ _MAX_DOMAIN_BYTES = 200 * 1024**2
 _MAX_NAME_LENGTH = 200  # target_name, units
 _KEYS_V2 = frozenset({"format", "version", "task", "scaler", "scale_features", "bagger",
                       "estimator_file"})
-_KEYS = {1: _KEYS_V2, 2: _KEYS_V2, 3: _KEYS_V2 | {"domain_file", "target_name", "units"}}
+_KEYS_V3 = _KEYS_V2 | {"domain_file", "target_name", "units"}
+_KEYS = {1: _KEYS_V2, 2: _KEYS_V2, 3: _KEYS_V3, 4: _KEYS_V3 | {"n_training_molecules"}}
+# The files save writes; an entry of one of these names that is not a regular file (a link, a
+# folder) is refused rather than replaced.
+_SAVED_FILES = (CONFIG_FILE, ESTIMATOR_FILE, DOMAIN_FILE)
 
 
 def check_save_folder(path: str | os.PathLike, overwrite: bool = False) -> Path | None:
@@ -70,6 +78,12 @@ def check_save_folder(path: str | os.PathLike, overwrite: bool = False) -> Path 
     if not overwrite:
         raise FileExistsError(f"{path}: holds a saved model; pass overwrite=True (qsarmil train "
                               f"--force) to replace it")
+    for name in _SAVED_FILES:
+        entry = path / name
+        if entry.is_symlink() or (entry.exists() and not entry.is_file()):
+            raise FileExistsError(f"{entry}: is not a regular file (a link or a folder); "
+                                  f"refusing to replace it (move it away or choose a new "
+                                  f"folder name)")
     return path
 
 
@@ -120,12 +134,32 @@ def read_config(path: Path) -> dict:
         if value is not None and (not isinstance(value, str) or len(value) > _MAX_NAME_LENGTH):
             raise ModelFileError(f"{path}: {key} must be text of at most {_MAX_NAME_LENGTH} "
                                  f"characters")
+    if version >= 4:
+        _check_training_size(file, config["n_training_molecules"], config["domain_file"])
     return config
 
 
-def read_domain(path: Path, name: str | None) -> ApplicabilityDomain | None:
+def _check_training_size(file: Path, value: object, domain_file: str | None) -> None:
+    """n_training_molecules: a positive integer, or null only for a model without a domain."""
+    if value is None and domain_file is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ModelFileError(f"{file}: n_training_molecules = {value!r} is not a positive "
+                             f"integer (a model with an applicability domain needs one)")
+
+
+def estimator_training_size(estimator: object) -> int | None:
+    """How many training bags a fitted estimator keeps (a bag-kernel model keeps them all),
+    or None where it keeps none."""
+    indptr = getattr(estimator, "train_indptr_", None)
+    return None if indptr is None else max(len(indptr) - 1, 0)
+
+
+def read_domain(path: Path, name: str | None, max_molecules: int | None = None
+                ) -> ApplicabilityDomain | None:
     """The saved applicability domain (None where the folder has none), size-capped and
-    checked by :meth:`ApplicabilityDomain.from_dict`."""
+    checked by :meth:`ApplicabilityDomain.from_dict`, holding at most ``max_molecules``
+    training molecules (the number the model was trained on, where known)."""
     if name is None:
         return None
     file = plain_file(path, name)
@@ -142,7 +176,7 @@ def read_domain(path: Path, name: str | None) -> ApplicabilityDomain | None:
         raise ModelFileError(f"{file}: not a saved applicability domain "
                              f"({type(exc).__name__}: {exc})") from None
     try:
-        return ApplicabilityDomain.from_dict(state)
+        return ApplicabilityDomain.from_dict(state, max_molecules)
     except ModelFileError as exc:
         raise ModelFileError(f"{file}: {exc}") from None
 
@@ -179,6 +213,27 @@ def checked_bagger(params) -> MoleculeBagger:
     bagger.set_params(n_jobs=1, progress="auto", strict=False)  # the machine's choice, not the file's
     bagger._config()
     return bagger
+
+
+def bagger_n_features(bagger: MoleculeBagger) -> int:
+    """Features per instance the bagger makes, from its settings alone (nothing is bagged, and
+    count fingerprints are sized by ``morgan_size`` without listing their columns)."""
+    config = bagger._config()
+    return sum(config["morgan_size"] if kind in COUNT_FINGERPRINTS
+               else len(descriptor_names(kind, config["morgan_radius"]))
+               for kind in config["descriptors"])
+
+
+def check_feature_counts(path: Path, bagger: MoleculeBagger, estimator: object) -> None:
+    """Refuse a bagger whose instances are not as wide as the estimator's (before either is
+    used: a bagger of 2**26-bit dense fingerprints would allocate GBs per molecule)."""
+    expected = getattr(estimator, "n_features_in_", None)
+    if expected is None:
+        return
+    made = bagger_n_features(bagger)
+    if made != expected:
+        raise ModelFileError(f"{path / CONFIG_FILE}: the bagger settings make {made} features "
+                             f"per instance, but {ESTIMATOR_FILE} takes {expected}")
 
 
 # Settings that size the work per molecule.
