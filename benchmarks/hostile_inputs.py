@@ -11,6 +11,7 @@ and ``results/hostile_inputs.md`` (the README's table).
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 import time
@@ -100,13 +101,14 @@ def main() -> None:
                    for r in rows.values()) else "FAILED: see the rows")
     print(verdict)
     save_results("hostile_inputs", {"attacks": rows, "verdict": verdict})
-    (RESULTS / "hostile_inputs.md").write_text(_markdown(rows, verdict))
+    (RESULTS / "hostile_inputs.md").write_text(markdown(rows, verdict))
 
 
-def _markdown(rows: dict, verdict: str) -> str:
+def markdown(rows: dict, verdict: str) -> str:
+    """The README's table of a saved run (temp folders left out of the messages)."""
     lines = ["| attack | file | exit | peak RSS | seconds | outcome |", "|---|---|---|---|---|---|"]
     for name, r in rows.items():
-        outcome = r["outcome"].replace("|", "\\|")
+        outcome = re.sub(r"/tmp/\S+/", "", r["outcome"]).replace("|", "\\|")
         outcome = outcome.split(": ", 2)[-1] if outcome.startswith("qsarmil: error:") else outcome
         lines.append(f"| {name} | {r['file_bytes'] / 1e6:.2f} MB | {r['exit']} | {r['peak_mb']:.0f} MB | "
                      f"{r['seconds']:.1f} | {outcome[:120]} |")

@@ -121,3 +121,13 @@ def test_moleculeace_table_is_the_saved_full_run():
     table = markdown(results["summary"])
     assert table == (README.parent / "benchmarks" / "results" / "moleculeace.md").read_text()
     assert table in README.read_text(encoding="utf-8")
+
+
+def test_hostile_inputs_table_is_the_saved_run():
+    from benchmarks.hostile_inputs import markdown
+
+    results = json.loads((README.parent / "benchmarks" / "results" / "hostile_inputs.json").read_text())
+    assert len(results["attacks"]) >= 20 and results["verdict"].startswith("every attack ended")
+    table = markdown(results["attacks"], results["verdict"])
+    assert table == (README.parent / "benchmarks" / "results" / "hostile_inputs.md").read_text()
+    assert table.strip() in README.read_text(encoding="utf-8")
