@@ -14,8 +14,8 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+MAIN_NS = _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+REL_NS = _R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -35,10 +35,12 @@ _WORKBOOK = (f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{_MAIN}" x
              '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>')
 
 
-def _workbook_rels(shared: bool) -> str:
+def _workbook_rels(shared: bool, styles: bool) -> str:
     rels = f'<Relationship Id="rId1" Type="{_R}/worksheet" Target="worksheets/sheet1.xml"/>'
     if shared:
         rels += f'<Relationship Id="rId2" Type="{_R}/sharedStrings" Target="sharedStrings.xml"/>'
+    if styles:
+        rels += f'<Relationship Id="rId3" Type="{_R}/styles" Target="styles.xml"/>'
     return ('<?xml version="1.0" encoding="UTF-8"?><Relationships '
             f'xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rels}</Relationships>')
 
@@ -53,15 +55,22 @@ def row(number: int, *cells: str) -> str:
 
 
 def write_xlsx(path: Path, rows: Iterable[str] | str, shared_strings: Iterable[str] | str | None = None,
-               encoding: str = "utf-8") -> Path:
+               encoding: str = "utf-8", styles: Iterable[str] | str | None = None,
+               workbook: Iterable[str] | str | None = None) -> Path:
     """A minimal workbook whose first sheet's ``<sheetData>`` holds ``rows`` (XML text, or an
     iterable of XML pieces written one by one), with an optional shared-string table (``<si>``
-    pieces). ``encoding`` is the XML encoding of the sheet and the shared strings."""
+    pieces) and styles part (the pieces inside ``<styleSheet>``). ``workbook`` replaces the
+    workbook part's XML. ``encoding`` is the XML encoding of the sheet and the shared strings."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("[Content_Types].xml", _CONTENT_TYPES)
         zf.writestr("_rels/.rels", _ROOT_RELS)
-        zf.writestr("xl/workbook.xml", _WORKBOOK)
-        zf.writestr("xl/_rels/workbook.xml.rels", _workbook_rels(shared_strings is not None))
+        _stream_member(zf, "xl/workbook.xml", _pieces(_WORKBOOK if workbook is None else workbook),
+                       "utf-8", declare=workbook is not None)
+        zf.writestr("xl/_rels/workbook.xml.rels",
+                    _workbook_rels(shared_strings is not None, styles is not None))
+        if styles is not None:
+            _stream_member(zf, "xl/styles.xml",
+                           [f'<styleSheet xmlns="{_MAIN}">', *_pieces(styles), "</styleSheet>"], "utf-8")
         _stream_member(zf, "xl/worksheets/sheet1.xml",
                        [f'<worksheet xmlns="{_MAIN}"><sheetData>', *_pieces(rows),
                         "</sheetData></worksheet>"], encoding)
@@ -75,12 +84,28 @@ def _pieces(xml: Iterable[str] | str) -> Iterable[str]:
     return [xml] if isinstance(xml, str) else xml
 
 
-def _stream_member(zf: zipfile.ZipFile, name: str, pieces: Iterable[str], encoding: str) -> None:
-    declaration = f'<?xml version="1.0" encoding="{encoding.upper()}"?>'
+def _stream_member(zf: zipfile.ZipFile, name: str, pieces: Iterable[str], encoding: str,
+                   declare: bool = True) -> None:
+    declaration = f'<?xml version="1.0" encoding="{encoding.upper()}"?>' if declare else ""
     with zf.open(name, "w", force_zip64=True) as member:
         member.write(declaration.encode(encoding))
         for piece in pieces:
             member.write(piece.encode(encoding).removeprefix(b"\xff\xfe").removeprefix(b"\xfe\xff"))
+
+
+def replace_member(path: Path, name: str, pieces: Iterable[str]) -> None:
+    """Rewrite a workbook with member ``name`` replaced by ``pieces`` of XML (UTF-8)."""
+    with zipfile.ZipFile(path) as zf:
+        kept = {n: zf.read(n) for n in zf.namelist() if n != name}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member, data in kept.items():
+            zf.writestr(member, data)
+        _stream_member(zf, name, pieces, "utf-8", declare=False)
+
+
+def workbook_relationships(shared: bool = False, styles: bool = False) -> str:
+    """The relationships of :func:`write_xlsx`'s workbook part."""
+    return _workbook_rels(shared, styles)
 
 
 def patch_member(path: Path, name: str, flag: int | None = None, method: int | None = None) -> None:

@@ -9,7 +9,16 @@ import sys
 
 import pytest
 from cli_support import run
-from hostile_files import compressed, inline, repeated, row, sd_record, write_xlsx
+from hostile_files import (
+    compressed,
+    inline,
+    repeated,
+    replace_member,
+    row,
+    sd_record,
+    workbook_relationships,
+    write_xlsx,
+)
 
 from qsarmil.io import DEFAULT_LIMITS, BudgetError, Limits, open_table
 
@@ -99,6 +108,17 @@ def gz_ratio(tmp):              # valid rows unpacking far past 100 x the packed
     return compressed(tmp / "ratio.csv.gz", [b"smiles\n", *repeated(b"CCO\n", 4 * MIB)])
 
 
+def xlsx_shared_fanout(tmp):  # one 1M-character shared string named by 15 cells of 3000 rows
+    cells = "".join(f'<c r="{c}{{n}}" t="s"><v>1</v></c>' for c in "ABCDEFGHIJKLMNO")
+    return write_xlsx(tmp / "fanout.xlsx", [row(1, '<c r="A1" t="s"><v>0</v></c>'), *(
+        f'<row r="{n}">{cells.replace("{n}", str(n))}</row>' for n in range(2, 3002))],
+        ["<si><t>smiles</t></si>", f"<si><t>{'C' * MIB}</t></si>"])
+
+
+def xlsx_empty_rows(tmp):  # 1.2 million <row/>: nothing kept, each counted towards the gap
+    return write_xlsx(tmp / "empty.xlsx", [row(1, inline("A1", "smiles")), *(["<row/>" * 100_000] * 12)])
+
+
 # The ratio bomb is read with a small floor and ratio: with the defaults it would be 16M rows
 # scored before the budget ends the read.
 SMALL_BUDGET = {"gz_ratio": ["--limit", "expansion_floor=1K", "--limit", "max_expansion=2"]}
@@ -116,6 +136,8 @@ BOMBS = {  # builder -> words in the message
     "csv_wide_header": (csv_wide_header, ["200000 columns", "max_columns"]),
     "sdf_many_names": (sdf_many_names, ["record 17", "max_columns"]),
     "gz_ratio": (gz_ratio, ["unpacks to more than", "max_expansion"]),
+    "xlsx_shared_fanout": (xlsx_shared_fanout, ["characters in all, by cell", "max_expansion"]),
+    "xlsx_empty_rows": (xlsx_empty_rows, ["sheet row 1048579 follows row 1", "max_row_gap"]),
 }
 
 
@@ -165,15 +187,33 @@ print(json.dumps([outcome, int(peak) / 1024]))
 """
 
 
-@pytest.mark.parametrize("name", ["gz_long_line", "sdf_gz_huge_property", "xlsx_huge_inline_string",
-                                  "xlsx_wide_row", "csv_wide_header", "sdf_many_names", "gz_ratio"])
-def test_reading_a_bomb_stays_far_under_a_gigabyte(tmp_path, name):
-    path = BOMBS[name][0](tmp_path)
+def peak_of_reading(path):
     done = subprocess.run([sys.executable, "-c", _PEAK, str(path)], capture_output=True, text=True,
                           timeout=120)
-    outcome, peak_mb = json.loads(done.stdout)
-    assert outcome == "BudgetError", done.stderr
+    return json.loads(done.stdout or json.dumps([done.stderr, 0]))
+
+
+@pytest.mark.parametrize("name", ["gz_long_line", "sdf_gz_huge_property", "xlsx_huge_inline_string",
+                                  "xlsx_wide_row", "csv_wide_header", "sdf_many_names", "gz_ratio",
+                                  "xlsx_shared_fanout"])
+def test_reading_a_bomb_stays_far_under_a_gigabyte(tmp_path, name):
+    outcome, peak_mb = peak_of_reading(BOMBS[name][0](tmp_path))
+    assert outcome == "BudgetError"
     assert peak_mb < 400, f"{name}: peak {peak_mb:.0f} MB"
+
+
+def test_large_workbook_parts_are_streamed_not_built_into_trees(tmp_path):
+    # 30 MB of styles (an element tree of them took 1.3 GB); 300 000 more workbook relationships
+    path = write_xlsx(tmp_path / "parts.xlsx", row(1, inline("A1", "smiles")) + row(2, inline("A2", "CCO")),
+                      styles=['<cellXfs>', *(['<xf numFmtId="0"/>' * 100_000] * 16), '</cellXfs>'])
+    real = workbook_relationships(styles=True)
+    head, tail = real[:real.index("<Relationship ")], real[real.index("<Relationship "):]
+    replace_member(path, "xl/_rels/workbook.xml.rels", [head, *(
+        "".join(f'<Relationship Id="x{k}" Type="t" Target="x{k}.xml"/>' for k in range(j, j + 10_000))
+        for j in range(0, 300_000, 10_000)), tail])
+    outcome, peak_mb = peak_of_reading(path)
+    assert outcome == "read"
+    assert peak_mb < 400, f"peak {peak_mb:.0f} MB"
 
 
 # ----------------------------------------------------------------------------- configurable
