@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from .bags import check_finite_output, predicts_from_bag_sums
 from .kid import normalize_per_bag
 from .persist import PersistMixin
+from .safe_state import StateError, check_array, register_state
 
 __all__ = ["ConsensusRegressor"]
 
@@ -39,6 +40,22 @@ def _members_split_exactly(self) -> bool:
     return bool(members) and all(hasattr(est, "instance_contributions") for est in members)
 
 
+def _check_state(model) -> None:
+    """Each fitted member is of its estimator's class; the weights add up to 1."""
+    members = list(model.estimators)
+    fitted = model.estimators_
+    if not isinstance(fitted, list) or len(fitted) != len(members) or not fitted:
+        raise StateError("estimators_ does not match estimators")
+    for (name, unfitted), est in zip(members, fitted):
+        if not isinstance(name, str) or type(est) is not type(unfitted):
+            raise StateError("a fitted member is not of its estimator's class")
+    weights = check_array(model.weights_, "weights_", "f", (len(fitted),))
+    if not (np.all(np.isfinite(weights) & (weights >= 0)) and abs(weights.sum() - 1) < 1e-9):
+        raise StateError("weights_ must be nonnegative and add up to 1")
+
+
+@register_state("milearn_core.ConsensusRegressor", check=_check_state,
+                fields=("estimators_", "intercept_", "n_features_in_", "weights_"))
 class ConsensusRegressor(PersistMixin, RegressorMixin, BaseEstimator):
     """Weighted mean of several bag regressors fitted on the same bags.
 

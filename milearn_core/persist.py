@@ -5,8 +5,9 @@ a classical model's coefficients, support vectors, tree nodes) and its metadata 
 class name, the parameters and the fitted state. Loading
 
 - reads at most ``max_bytes`` (checked on the file size before anything is read),
-- accepts only the classes of an exact allow-list (:data:`NEURAL_CLASSES` and
-  :func:`milearn_core.safe_state.allowed_class_names`), looked up in a table, never imported,
+- accepts only the classes of an exact allow-list, looked up by exact name in registries that
+  each estimator module fills for its own classes (:func:`register_network` here for networks,
+  :func:`milearn_core.safe_state.register_state` for the rest); nothing is imported by name,
 - checks every parameter, every declared shape and size against the stored tensors and sane
   limits before a network is built (the shapes are worked out on PyTorch's ``meta`` device,
   which allocates nothing),
@@ -20,30 +21,25 @@ permissions the user's umask gives a new file (or those of the file replaced).
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .safe_state import StateError, allowed_class_names, decode, encode
+from .safe_state import StateError, allowed_class_names, check_int, decode, encode, exact_keys
 
-__all__ = ["ModelFileError", "PersistMixin", "save_model", "load_model", "atomic_path",
-           "NEURAL_CLASSES", "MAX_MODEL_BYTES"]
+__all__ = ["ModelFileError", "NetworkSchema", "PersistMixin", "save_model", "load_model", "atomic_path",
+           "register_network", "MAX_MODEL_BYTES"]
 
 FORMAT = "milearn_core.neural"
 FORMAT_VERSION = 1
 CLASSICAL_FORMAT = "milearn_core.classical"
 CLASSICAL_VERSION = 1
-NEURAL_CLASSES = ("MILRegressor", "MILClassifier")
 MAX_MODEL_BYTES = 2 * 1024**3  # default ceiling on a model file's size
 _MAX_METADATA = 64 * 1024**2  # JSON text in a file's header
-_MAX_WIDTH = 65_536  # widest hidden layer, attention dimension, number of heads
-_MAX_FEATURES = 2**26
-_MAX_OUTPUTS = 100_000
-_POOLING_KWARGS = {"attention_dim": (1, _MAX_WIDTH), "n_heads": (1, 1024),
-                   "n_iterations": (1, 100)}
 
 
 class ModelFileError(ValueError):
@@ -104,14 +100,38 @@ class atomic_path:
         return False
 
 
-def _neural_classes() -> dict[str, type]:
-    from .estimators.neural import MILClassifier, MILRegressor
+@dataclass(frozen=True)
+class NetworkSchema:
+    """A network estimator's file schema: ``params(cls, stored)`` returns the checked
+    constructor parameters (``device`` left out: it is the caller's), ``fitted(cls, stored)``
+    the checked fitted attributes; both raise :class:`StateError`. The weights' shapes are then
+    checked against a network built from them on PyTorch's ``meta`` device."""
 
-    return {cls.__name__: cls for cls in (MILRegressor, MILClassifier)}
+    name: str
+    cls: type
+    params: Callable[[type, object], dict]
+    fitted: Callable[[type, object], dict]
 
 
-def _is_neural(model) -> bool:
-    return type(model).__name__ in NEURAL_CLASSES and hasattr(model, "network_")
+_NETWORKS: dict[str, NetworkSchema] = {}
+
+
+def register_network(name: str, *, params: Callable[[type, object], dict],
+                     fitted: Callable[[type, object], dict]) -> Callable[[type], type]:
+    """Class decorator: allow a network estimator in model files under the exact ``name``.
+
+    The class provides ``_build_network()`` and ``_fitted_state()`` (the JSON that ``fitted``
+    reads back); its network's ``state_dict`` is stored as safetensors.
+    """
+    def add(cls: type) -> type:
+        _NETWORKS[name] = NetworkSchema(name, cls, params, fitted)
+        return cls
+    return add
+
+
+def _network_schema(model) -> NetworkSchema | None:
+    cls = type(model)
+    return next((s for s in _NETWORKS.values() if s.cls is cls), None)
 
 
 # -- saving ---------------------------------------------------------------------------------------
@@ -123,8 +143,9 @@ def save_model(model, path: str | os.PathLike) -> None:
     TypeError
         If the model holds something a model file may not (a custom class, a callable).
     """
-    if _is_neural(model):
-        config, tensors = _neural_config(model), {
+    schema = _network_schema(model)
+    if schema is not None and hasattr(model, "network_"):
+        config, tensors = _neural_config(model, schema.name), {
             k: v.detach().cpu().contiguous() for k, v in model.network_.state_dict().items()}
         from safetensors.torch import save_file
     else:
@@ -143,13 +164,13 @@ def save_model(model, path: str | os.PathLike) -> None:
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def _neural_config(model) -> dict:
+def _neural_config(model, name: str) -> dict:
     params = model.get_params()
     params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "class": type(model).__name__,
+        "class": name,
         "params": params,
         "fitted": model._fitted_state(),
         "history": {"train_loss": model.history_.train_loss, "val_loss": model.history_.val_loss,
@@ -201,7 +222,9 @@ def load_model(path: str | os.PathLike, device: str = "cpu", expected_class: typ
 
 
 def _class_name(cls: type) -> str:
-    return cls.__name__ if cls.__name__ in NEURAL_CLASSES else f"milearn_core.{cls.__name__}"
+    """The name files give the class: its network or state schema's name."""
+    network = next((s.name for s in _NETWORKS.values() if s.cls is cls), None)
+    return network or f"milearn_core.{cls.__name__}"
 
 
 def _open(path: Path):
@@ -241,7 +264,7 @@ def _open(path: Path):
 
 
 def _load_classical(config: dict, read_tensor):
-    _exact_keys(config, {"format", "version", "class", "state"}, "model config")
+    exact_keys(config, {"format", "version", "class", "state"}, "model config")
     used: set[str] = set()
 
     def array(key):
@@ -257,21 +280,16 @@ def _load_classical(config: dict, read_tensor):
     return model
 
 
-def _exact_keys(mapping: dict, expected: set[str], what: str) -> None:
-    missing, unknown = expected - set(mapping), set(mapping) - expected
-    if missing or unknown:
-        raise StateError(f"{what}: missing {sorted(missing)}, unknown {sorted(unknown)}")
-
-
 def _load_neural(config: dict, read_tensor, device: str):
     import torch
 
-    _exact_keys(config, {"format", "version", "class", "params", "fitted", "history"}, "model config")
-    cls = _neural_classes().get(config["class"])
-    if cls is None:
+    exact_keys(config, {"format", "version", "class", "params", "fitted", "history"}, "model config")
+    schema = _NETWORKS.get(config["class"]) if isinstance(config["class"], str) else None
+    if schema is None:
         raise StateError(f"unknown model class {config['class']!r}")
-    model = cls(**_neural_params(cls, config["params"]), device=device)
-    for key, value in _neural_fitted(cls, config["fitted"]).items():
+    cls = schema.cls
+    model = cls(**schema.params(cls, config["params"]), device=device)
+    for key, value in schema.fitted(cls, config["fitted"]).items():
         setattr(model, key, value)
     from .training import TrainingHistory, resolve_device
 
@@ -297,106 +315,10 @@ def _load_neural(config: dict, read_tensor, device: str):
     return model
 
 
-def _check_int(value, what: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise StateError(f"{what} = {value!r} is not an integer in [{low}, {high}]")
-    return value
-
-
-def _check_number(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise StateError(f"{what} = {value!r} is not a finite number")
-    return value
-
-
-def _neural_params(cls: type, params) -> dict:
-    """The constructor parameters, each checked by type and range (device is the caller's)."""
-    from .nn.networks import ACTIVATIONS, pooling_names
-
-    if not isinstance(params, dict):
-        raise StateError("params is not a JSON object")
-    names = set(cls._get_param_names())
-    _exact_keys(params, names, "params")
-    params = dict(params)
-    params.pop("device")
-    sizes = params["hidden_layer_sizes"]
-    if not isinstance(sizes, list) or len(sizes) > 32:
-        raise StateError("hidden_layer_sizes must be a list of at most 32 layer widths")
-    params["hidden_layer_sizes"] = tuple(_check_int(n, "hidden layer width", 1, _MAX_WIDTH)
-                                         for n in sizes)
-    if params["pooling"] not in pooling_names():
-        raise StateError(f"unknown pooling {params['pooling']!r}")
-    if params["activation"] not in ACTIVATIONS:
-        raise StateError(f"unknown activation {params['activation']!r}")
-    kwargs = params["pooling_kwargs"]
-    if kwargs is not None:
-        if not isinstance(kwargs, dict) or not set(kwargs) <= {*_POOLING_KWARGS, "beta"}:
-            raise StateError(f"pooling_kwargs {kwargs!r} not understood")
-        for key, value in kwargs.items():
-            if key == "beta":
-                if value is not None:
-                    _check_number(value, "beta")
-            else:
-                _check_int(value, key, *_POOLING_KWARGS[key])
-    for key in ("dropout", "instance_dropout", "learning_rate", "weight_decay",
-                "validation_fraction"):
-        _check_number(params[key], key)
-    for key in ("batch_size", "max_epochs", "patience"):
-        _check_int(params[key], key, 0, 10**9)
-    if not isinstance(params["early_stopping"], bool):
-        raise StateError("early_stopping must be true or false")
-    if params["random_state"] is not None:
-        _check_int(params["random_state"], "random_state", 0, 2**32 - 1)
-    if params.get("class_weight") not in (None, "balanced"):
-        raise StateError(f"class_weight {params['class_weight']!r} not understood")
-    return params
-
-
-def _number_list(value, what: str, length: int) -> np.ndarray:
-    if not isinstance(value, list) or len(value) != length:
-        raise StateError(f"{what} must be a list of {length} numbers")
-    return np.asarray([_check_number(v, what) for v in value], dtype=np.float64)
-
-
-def _neural_fitted(cls: type, fitted) -> dict:
-    import torch
-
-    if not isinstance(fitted, dict):
-        raise StateError("fitted is not a JSON object")
-    classifier = cls.__name__ == "MILClassifier"
-    keys = ({"n_features_in_", "n_outputs_", "classes_", "classes_dtype", "_loss_weights"}
-            if classifier else {"n_features_in_", "n_outputs_", "y_mean_", "y_scale_", "_y_ndim"})
-    _exact_keys(fitted, keys, "fitted")
-    out = {"n_features_in_": _check_int(fitted["n_features_in_"], "n_features_in_", 1, _MAX_FEATURES),
-           "n_outputs_": _check_int(fitted["n_outputs_"], "n_outputs_", 1, _MAX_OUTPUTS)}
-    n = out["n_outputs_"]
-    if not classifier:
-        out["y_mean_"] = _number_list(fitted["y_mean_"], "y_mean_", n)
-        out["y_scale_"] = _number_list(fitted["y_scale_"], "y_scale_", n)
-        out["_y_ndim"] = _check_int(fitted["_y_ndim"], "_y_ndim", 1, 2)
-        return out
-    dtype = fitted["classes_dtype"]
-    labels = fitted["classes_"]
-    if not isinstance(dtype, str) or not isinstance(labels, list) or len(labels) != n or n < 2:
-        raise StateError("classes_ do not match n_outputs_")
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise StateError(f"classes_dtype {dtype!r} not understood") from None
-    if dtype.kind not in "biufUO" or dtype.fields is not None or dtype.subdtype is not None or not all(
-            isinstance(v, (str, int, float, bool)) for v in labels):
-        raise StateError(f"classes_ of dtype {dtype} are not plain labels")
-    out["classes_"] = np.asarray(labels, dtype=dtype)
-    weights = fitted["_loss_weights"]
-    out["_loss_weights"] = None if weights is None else torch.as_tensor(
-        _number_list(weights, "_loss_weights", n), dtype=torch.float32)
-    return out
-
-
 def _history(history) -> dict:
     if not isinstance(history, dict):
         raise StateError("history is not a JSON object")
-    _exact_keys(history, {"train_loss", "val_loss", "best_epoch"}, "history")
+    exact_keys(history, {"train_loss", "val_loss", "best_epoch"}, "history")
     out = {}
     for key in ("train_loss", "val_loss"):
         values = history[key]
@@ -404,7 +326,7 @@ def _history(history) -> dict:
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             raise StateError(f"history {key} is not a list of numbers")
         out[key] = [float(v) for v in values]
-    out["best_epoch"] = _check_int(history["best_epoch"], "best_epoch", 0, 10**9)
+    out["best_epoch"] = check_int(history["best_epoch"], "best_epoch", 0, 10**9)
     return out
 
 

@@ -2,20 +2,25 @@
 
 :func:`encode` walks a fitted estimator (its ``__getstate__``) and returns plain JSON, with every
 numeric array set aside under a short key (the caller stores them as safetensors).
-:func:`decode` rebuilds only the classes named in :data:`ALLOWED_CLASSES` (``cls.__new__`` and
-``__setstate__``) and checks each one's state before handing it out. A file never names a
+:func:`decode` rebuilds only the classes registered with :func:`register_state` (``cls.__new__``
+and ``__setstate__``) and checks each one's state against its :class:`StateSchema` before handing
+it out. Each estimator module registers its own classes and checks; this module imports no
+estimator, and scikit-learn's classes are registered here, on first use. A file never names a
 function, a module to import or a constructor to call: an unknown name is refused, not looked up.
 """
 
 from __future__ import annotations
 
 import keyword
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 
-__all__ = ["StateError", "allowed_class_names", "encode", "decode"]
+__all__ = ["StateError", "StateSchema", "allowed_class_names", "check_array", "check_int",
+           "check_number", "decode", "encode", "exact_keys", "register_state"]
 
 MAX_DEPTH = 64  # nesting of containers and estimators (a forest of pipelines is ~6)
 MAX_NODES = 2_000_000  # JSON values decoded from one file
@@ -30,9 +35,41 @@ class StateError(ValueError):
     """A stored state is not one this module writes (unknown type, bad shape, too large)."""
 
 
+@dataclass(frozen=True)
+class StateSchema:
+    """What a model file may hold of one class: its public name, the fitted attributes allowed
+    besides the constructor parameters (``None``: any instance attribute, for scikit-learn's own
+    classes, whose private attributes vary by version) and a consistency check of the fitted
+    state (run at save and at load; raises :class:`StateError`)."""
+
+    name: str
+    cls: type
+    fields: frozenset[str] | None = None
+    check: Callable[[object], None] | None = None
+
+
+_REGISTRY: dict[str, StateSchema] = {}
+
+
+def register_state(name: str, *, fields: Iterable[str] | None = None,
+                   check: Callable[[object], None] | None = None) -> Callable[[type], type]:
+    """Class decorator: allow the class in model files under the exact public ``name``.
+
+    Each estimator module registers its own classes; this module imports none of them.
+    """
+    def add(cls: type) -> type:
+        known = _REGISTRY.get(name)
+        if known is not None and (known.cls.__module__, known.cls.__qualname__) != (
+                cls.__module__, cls.__qualname__):
+            raise ValueError(f"{name!r} is already registered for {known.cls.__qualname__}")
+        _REGISTRY[name] = StateSchema(name, cls, None if fields is None else frozenset(fields), check)
+        return cls
+    return add
+
+
 @cache
-def _allowed() -> dict[str, type]:
-    """Public name -> class: the only classes a model file may contain."""
+def _register_scikit_learn() -> None:
+    """scikit-learn's classes that MIL wrappers and pipelines may hold, with their checks."""
     from sklearn.ensemble import (
         ExtraTreesClassifier,
         ExtraTreesRegressor,
@@ -57,35 +94,36 @@ def _allowed() -> dict[str, type]:
         ExtraTreeRegressor,
     )
 
-    from .consensus import ConsensusRegressor
-    from .estimators.additive import AdditiveRegressor
-    from .estimators.classical import MISVM, BagWrapper, InstanceWrapper
-    from .estimators.kernels import BagKernelRegressor
-
-    public = {
-        "sklearn.ensemble": (ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier,
-                             RandomForestRegressor),
-        "sklearn.linear_model": (ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge,
-                                 RidgeClassifier),
-        "sklearn.pipeline": (Pipeline,),
-        "sklearn.preprocessing": (MinMaxScaler, StandardScaler),
-        "sklearn.svm": (SVC, SVR, LinearSVC, LinearSVR),
-        "sklearn.tree": (DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier,
-                         ExtraTreeRegressor),
-        "milearn_core": (AdditiveRegressor, BagKernelRegressor, BagWrapper, ConsensusRegressor,
-                         InstanceWrapper, MISVM),
+    checked = {
+        "sklearn.ensemble": ((ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier,
+                              RandomForestRegressor), _check_forest),
+        "sklearn.linear_model": ((ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge,
+                                  RidgeClassifier), _check_linear),
+        "sklearn.pipeline": ((Pipeline,), None),
+        "sklearn.preprocessing": ((MinMaxScaler, StandardScaler), None),
+        "sklearn.svm": ((SVC, SVR), _check_libsvm),
+        "sklearn.svm ": ((LinearSVC, LinearSVR), _check_linear),
+        "sklearn.tree": ((DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier,
+                          ExtraTreeRegressor), None),
     }
-    return {f"{module}.{cls.__name__}": cls for module, classes in public.items() for cls in classes}
+    for module, (classes, check) in checked.items():
+        for cls in classes:
+            register_state(f"{module.strip()}.{cls.__name__}", check=check)(cls)
+
+
+def _registry() -> dict[str, StateSchema]:
+    _register_scikit_learn()
+    return _REGISTRY
 
 
 def allowed_class_names() -> list[str]:
     """The classes a classical model file may contain, by public name."""
-    return sorted(_allowed())
+    return sorted(_registry())
 
 
-def _public_name(obj) -> str | None:
+def _schema_of(obj) -> StateSchema | None:
     cls = type(obj)
-    return next((name for name, allowed in _allowed().items() if allowed is cls), None)
+    return next((schema for schema in _registry().values() if schema.cls is cls), None)
 
 
 # -- encoding -------------------------------------------------------------------------------------
@@ -115,12 +153,17 @@ def encode(obj, arrays: dict[str, np.ndarray]) -> object:
 
     if type(obj) is Tree:
         return {"__tree__": _encode_tree(obj, arrays)}
-    name = _public_name(obj)
-    if name is None:
+    schema = _schema_of(obj)
+    if schema is None:
         raise TypeError(f"cannot save a {type(obj).__module__}.{type(obj).__qualname__}: model files "
                         f"hold only these classes: {', '.join(allowed_class_names())}")
-    _check_fitted_state(name, obj)
-    return {"__object__": name, "state": encode(dict(obj.__getstate__()), arrays)}
+    state = dict(obj.__getstate__())
+    try:
+        _check_state_keys(schema, state)
+    except StateError as exc:
+        raise TypeError(f"cannot save: {exc}") from None
+    _check_fitted_state(schema, obj)
+    return {"__object__": schema.name, "state": encode(state, arrays)}
 
 
 def _checked_dtype(dtype: np.dtype, what: str) -> str:
@@ -242,13 +285,14 @@ class _Decoder:
     def _object(self, node, depth):
         _keys(node, {"__object__", "state"})
         name = node["__object__"]
-        cls = _allowed().get(name) if isinstance(name, str) else None
-        if cls is None:
+        schema = _registry().get(name) if isinstance(name, str) else None
+        if schema is None:
             raise StateError(f"type {name!r} is not allowed in a model file")
+        cls = schema.cls
         state = self(node["state"], depth)
         if not isinstance(state, dict):
             raise StateError(f"{name}: state is not a mapping")
-        _check_state_keys(cls, name, state)
+        _check_state_keys(schema, state)
         obj = cls.__new__(cls)
         obj.__setstate__(state)
         if hasattr(obj, "_parameter_constraints"):  # scikit-learn's own parameter validation
@@ -257,7 +301,7 @@ class _Decoder:
             except (TypeError, ValueError) as exc:
                 raise StateError(f"{name}: invalid parameters ({exc})") from None
         try:
-            _check_fitted_state(name, obj)
+            _check_fitted_state(schema, obj)
         except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
             raise StateError(f"{name}: inconsistent fitted state ({exc})") from None
         return obj
@@ -294,35 +338,56 @@ def _is_shape(shape) -> bool:
             and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape))
 
 
-def _check_state_keys(cls: type, name: str, state: dict) -> None:
+def _check_state_keys(schema: StateSchema, state: dict) -> None:
+    cls, name = schema.cls, schema.name
     for key in state:
         # Instance attributes only: a name the class defines (a method, a property) would be
         # shadowed by stored data.
         if (not isinstance(key, str) or not key.isidentifier() or keyword.iskeyword(key)
                 or key.startswith("__") or hasattr(cls, key)):
             raise StateError(f"{name}: attribute {key!r} is not allowed")
-    missing = set(cls._get_param_names()) - set(state)
+    params = set(cls._get_param_names())
+    missing = params - set(state)
     if missing:
         raise StateError(f"{name}: parameters missing: {sorted(missing)}")
+    if schema.fields is not None:
+        unknown = set(state) - params - schema.fields
+        if unknown:
+            raise StateError(f"{name}: attributes {sorted(unknown)} are not in its schema")
 
 
 # -- per-class consistency checks (run at save and at load) --------------------------------------
-def _check_fitted_state(name: str, obj) -> None:
+def _check_fitted_state(schema: StateSchema, obj) -> None:
     """Run the class's consistency check on a fitted object (scikit-learn's rule: it has an
     attribute ending in ``_``); unfitted ones refuse to predict anyway."""
-    if name in _CHECKS and any(k.endswith("_") and not k.startswith("__") for k in vars(obj)):
-        _CHECKS[name](obj)
+    if schema.check is not None and any(k.endswith("_") and not k.startswith("__") for k in vars(obj)):
+        schema.check(obj)
 
 
-def _int(value, what: str, low: int = 0, high: int = 2**40) -> int:
+def check_int(value, what: str, low: int = 0, high: int = 2**40) -> int:
+    """``value`` as an int, if it is an integer (not a bool) in ``[low, high]``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise StateError(f"{what} is not an integer")
+        raise StateError(f"{what} = {value!r} is not an integer")
     if not low <= int(value) <= high:
         raise StateError(f"{what} = {value} lies outside [{low}, {high}]")
     return int(value)
 
 
-def _array_of(value, what: str, kinds: str, shape: tuple) -> np.ndarray:
+def check_number(value, what: str) -> float:
+    """``value``, if it is a finite int or float (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise StateError(f"{what} = {value!r} is not a finite number")
+    return value
+
+
+def exact_keys(mapping: dict, expected: set[str], what: str) -> None:
+    """Refuse a mapping whose keys are not exactly ``expected``."""
+    missing, unknown = expected - set(mapping), set(mapping) - expected
+    if missing or unknown:
+        raise StateError(f"{what}: missing {sorted(missing)}, unknown {sorted(unknown)}")
+
+
+def check_array(value, what: str, kinds: str, shape: tuple) -> np.ndarray:
     """Check an array's dtype kind and shape (None in ``shape``: any length)."""
     if not isinstance(value, np.ndarray) or value.dtype.kind not in kinds:
         raise StateError(f"{what} is not a numeric array")
@@ -334,16 +399,16 @@ def _array_of(value, what: str, kinds: str, shape: tuple) -> np.ndarray:
 def _build_tree(spec: dict, fields: dict, n_classes, values):
     from sklearn.tree._tree import NODE_DTYPE, Tree
 
-    n_features = _int(spec["n_features"], "tree n_features", 1)
-    n_outputs = _int(spec["n_outputs"], "tree n_outputs", 1, 100_000)
-    node_count = _int(spec["node_count"], "tree node_count", 1)
-    _int(spec["max_depth"], "tree max_depth", 0, node_count)
-    n_classes = _array_of(n_classes, "tree n_classes", "iu", (n_outputs,))
+    n_features = check_int(spec["n_features"], "tree n_features", 1)
+    n_outputs = check_int(spec["n_outputs"], "tree n_outputs", 1, 100_000)
+    node_count = check_int(spec["node_count"], "tree node_count", 1)
+    check_int(spec["max_depth"], "tree max_depth", 0, node_count)
+    n_classes = check_array(n_classes, "tree n_classes", "iu", (n_outputs,))
     if n_classes.min() < 1:
         raise StateError("tree n_classes must be positive")
     for f in _TREE_FIELDS:
-        _array_of(fields[f], f"tree {f}", NODE_DTYPE[f].kind, (node_count,))
-    _array_of(values, "tree values", "f", (node_count, n_outputs, int(n_classes.max())))
+        check_array(fields[f], f"tree {f}", NODE_DTYPE[f].kind, (node_count,))
+    check_array(values, "tree values", "f", (node_count, n_outputs, int(n_classes.max())))
     # Every child lies after its parent and inside the array (no cycles, no reads out of
     # bounds in the compiled predict); leaves have no children; split features exist.
     left, right, feature = fields["left_child"], fields["right_child"], fields["feature"]
@@ -368,139 +433,45 @@ def _check_libsvm(svm) -> None:
     """The compiled libsvm predict trusts these sizes: check them all against each other."""
     if svm.kernel not in ("linear", "poly", "rbf", "sigmoid") or svm._sparse:
         raise StateError("only dense SVMs with a linear/poly/rbf/sigmoid kernel can be stored")
-    n_features = _int(svm.n_features_in_, "n_features_in_", 1)
-    vectors = _array_of(svm.support_vectors_, "support_vectors_", "f", (None, n_features))
+    n_features = check_int(svm.n_features_in_, "n_features_in_", 1)
+    vectors = check_array(svm.support_vectors_, "support_vectors_", "f", (None, n_features))
     n_sv = vectors.shape[0]
     shape_fit = svm.shape_fit_
     if not isinstance(shape_fit, tuple) or len(shape_fit) != 2:
         raise StateError("shape_fit_ is not a pair")
-    _int(shape_fit[0], "shape_fit_[0]", 1)
-    support = _array_of(svm.support_, "support_", "i", (n_sv,))
+    check_int(shape_fit[0], "shape_fit_[0]", 1)
+    support = check_array(svm.support_, "support_", "i", (n_sv,))
     if n_sv and (support.min() < 0 or support.max() >= shape_fit[0]):
         raise StateError("support_ indices out of range")
     classes = getattr(svm, "classes_", None)
     n_class = 2 if classes is None else len(classes)
     if n_class < 2:
         raise StateError("an SVC needs at least two classes")
-    n_support = _array_of(svm._n_support, "_n_support", "i", (n_class,))
+    n_support = check_array(svm._n_support, "_n_support", "i", (n_class,))
     if classes is not None and (n_support.min() < 0 or n_support.sum() != n_sv):
         raise StateError("_n_support does not add up to the support vectors")
     n_pairs = n_class * (n_class - 1) // 2
     rows = 1 if classes is None else n_class - 1
-    _array_of(svm._dual_coef_, "_dual_coef_", "f", (rows, n_sv))
-    _array_of(svm._intercept_, "_intercept_", "f", (n_pairs,))
+    check_array(svm._dual_coef_, "_dual_coef_", "f", (rows, n_sv))
+    check_array(svm._intercept_, "_intercept_", "f", (n_pairs,))
     for name in ("_probA", "_probB"):
         if getattr(svm, name).shape not in ((0,), (n_pairs,)):
             raise StateError(f"{name} has the wrong length")
     if classes is not None:
-        _array_of(svm.class_weight_, "class_weight_", "f", (n_class,))
-    if not np.isfinite(float(svm._gamma)) or _int(svm.degree, "degree", 0, 100) < 0:
+        check_array(svm.class_weight_, "class_weight_", "f", (n_class,))
+    if not np.isfinite(float(svm._gamma)) or check_int(svm.degree, "degree", 0, 100) < 0:
         raise StateError("gamma/degree out of range")
 
 
 def _check_linear(model) -> None:
-    n_features = _int(model.n_features_in_, "n_features_in_", 1)
+    n_features = check_int(model.n_features_in_, "n_features_in_", 1)
     coef = np.asarray(model.coef_)
     if coef.ndim not in (1, 2) or coef.shape[-1] != n_features:
         raise StateError(f"coef_ has shape {coef.shape}, expected (..., {n_features})")
 
 
 def _check_forest(forest) -> None:
-    n_features = _int(forest.n_features_in_, "n_features_in_", 1)
+    n_features = check_int(forest.n_features_in_, "n_features_in_", 1)
     for tree in forest.estimators_:
         if type(tree) is not type(forest.estimator) or tree.n_features_in_ != n_features:
             raise StateError("a tree of the forest does not match the forest")
-
-
-def _check_additive(model) -> None:
-    n_features = _int(model.n_features_in_, "n_features_in_", 1)
-    coef = _array_of(model.coef_, "coef_", "f", (None,) * np.ndim(model.coef_))
-    if coef.ndim not in (1, 2) or coef.shape[-1] != n_features:
-        raise StateError(f"coef_ has shape {coef.shape}, expected (..., {n_features})")
-    if np.ndim(model.intercept_) != coef.ndim - 1:
-        raise StateError("intercept_ does not match coef_")
-
-
-def _check_bag_kernel(model) -> None:
-    """The stored training bags (CSR arrays) index the kernel and the contribution code: every
-    pointer, column and size is checked against the others."""
-    from .estimators.kernels import KERNELS
-
-    n_features = _int(model.n_features_in_, "n_features_in_", 1)
-    if model.kernel_ not in KERNELS:
-        raise StateError(f"unknown kernel_ {model.kernel_!r}")
-    if not (isinstance(model.alpha_, float) and np.isfinite(model.alpha_) and model.alpha_ > 0):
-        raise StateError("alpha_ is not a positive number")
-    indptr = _array_of(model.train_indptr_, "train_indptr_", "i", (None,))
-    n_train = _int(len(indptr) - 1, "number of training bags", 1)
-    nnz = _int(int(indptr[-1]), "train_indptr_[-1]")
-    if indptr[0] != 0 or np.any(np.diff(indptr) < 0):
-        raise StateError("train_indptr_ is not a CSR row pointer")
-    indices = _array_of(model.train_indices_, "train_indices_", "i", (nnz,))
-    data = _array_of(model.train_data_, "train_data_", "f", (nnz,))
-    if nnz and (indices.min() < 0 or indices.max() >= n_features):
-        raise StateError("train_indices_ out of range")
-    if not np.all(np.isfinite(data) & (data >= 0)):
-        raise StateError("train_data_ must be finite and nonnegative")
-    dual = _array_of(model.dual_coef_, "dual_coef_", "f",
-                     (n_train,) + (None,) * (np.ndim(model.dual_coef_) - 1))
-    coef = _array_of(model.linear_coef_, "linear_coef_", "f", (None,) * np.ndim(model.linear_coef_))
-    outputs = () if dual.ndim == 1 else (dual.shape[1],)
-    if dual.ndim not in (1, 2) or coef.shape != outputs[::-1] + (n_features,) \
-            or np.shape(model.intercept_) != outputs:
-        raise StateError("dual_coef_, linear_coef_ and intercept_ do not match")
-
-
-def _check_consensus(model) -> None:
-    members = list(model.estimators)
-    fitted = model.estimators_
-    if not isinstance(fitted, list) or len(fitted) != len(members) or not fitted:
-        raise StateError("estimators_ does not match estimators")
-    for (name, unfitted), est in zip(members, fitted):
-        if not isinstance(name, str) or type(est) is not type(unfitted):
-            raise StateError("a fitted member is not of its estimator's class")
-    weights = _array_of(model.weights_, "weights_", "f", (len(fitted),))
-    if not (np.all(np.isfinite(weights) & (weights >= 0)) and abs(weights.sum() - 1) < 1e-9):
-        raise StateError("weights_ must be nonnegative and add up to 1")
-
-
-def _check_wrapper(model) -> None:
-    from .estimators.classical import _AGGREGATES, BAG_POOLS
-
-    n_features = _int(model.n_features_in_, "n_features_in_", 1)
-    options = BAG_POOLS if hasattr(model, "pool") else _AGGREGATES
-    choice = getattr(model, "pool", getattr(model, "aggregate", None))
-    if choice not in options:
-        raise StateError(f"unknown pool/aggregate {choice!r}")
-    width = 2 * n_features if choice in ("mean_std", "extreme") else n_features
-    inner = getattr(model.estimator_, "n_features_in_", width)
-    if inner != width:
-        raise StateError(f"inner estimator takes {inner} features, expected {width}")
-    if type(model.estimator_) is not type(model.estimator):
-        raise StateError("fitted estimator_ is not of the estimator's class")
-
-
-def _check_misvm(model) -> None:
-    from sklearn.svm import SVC
-
-    if type(model.svc_) is not SVC or model.svc_.n_features_in_ != model.n_features_in_:
-        raise StateError("svc_ does not match the model")
-    if len(model.classes_) != 2:
-        raise StateError("MISVM is binary")
-
-
-_CHECKS: dict[str, Callable] = {
-    **{f"sklearn.svm.{n}": _check_libsvm for n in ("SVC", "SVR")},
-    **{f"sklearn.linear_model.{n}": _check_linear for n in
-       ("ElasticNet", "Lasso", "LinearRegression", "LogisticRegression", "Ridge", "RidgeClassifier")},
-    **{f"sklearn.svm.{n}": _check_linear for n in ("LinearSVC", "LinearSVR")},
-    **{f"sklearn.ensemble.{n}": _check_forest for n in
-       ("ExtraTreesClassifier", "ExtraTreesRegressor", "RandomForestClassifier",
-        "RandomForestRegressor")},
-    "milearn_core.AdditiveRegressor": _check_additive,
-    "milearn_core.BagKernelRegressor": _check_bag_kernel,
-    "milearn_core.BagWrapper": _check_wrapper,
-    "milearn_core.ConsensusRegressor": _check_consensus,
-    "milearn_core.InstanceWrapper": _check_wrapper,
-    "milearn_core.MISVM": _check_misvm,
-}

@@ -29,6 +29,7 @@ from ..bags import (
 )
 from ..kid import leave_one_out_weights, normalize_per_bag
 from ..persist import PersistMixin
+from ..safe_state import StateError, check_array, check_int, register_state
 
 __all__ = ["AdditiveRegressor"]
 
@@ -48,6 +49,18 @@ def _check(X, n_features: int | None = None) -> list:
     return check_bags(X, n_features, np.float64, accept_sparse=True, max_abs=FLOAT64_MAX_ABS)
 
 
+def _check_state(model) -> None:
+    """The fitted coefficients match the feature count (run at save and load)."""
+    n_features = check_int(model.n_features_in_, "n_features_in_", 1)
+    coef = check_array(model.coef_, "coef_", "f", (None,) * np.ndim(model.coef_))
+    if coef.ndim not in (1, 2) or coef.shape[-1] != n_features:
+        raise StateError(f"coef_ has shape {coef.shape}, expected (..., {n_features})")
+    if np.ndim(model.intercept_) != coef.ndim - 1:
+        raise StateError("intercept_ does not match coef_")
+
+
+@register_state("milearn_core.AdditiveRegressor", check=_check_state,
+                fields=("alpha_", "coef_", "intercept_", "n_features_in_"))
 class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
     """Bag label = intercept + sum over instances of a linear instance score.
 

@@ -11,6 +11,7 @@ from ..bags import FLOAT64_MAX_ABS, BagError, check_bag_targets, check_bags, che
 from ..kid import leave_one_out_weights, normalize_per_bag
 from ..nn.segment import segment_max, segment_mean
 from ..persist import PersistMixin
+from ..safe_state import StateError, check_int, register_state
 
 __all__ = ["BAG_POOLS", "BagWrapper", "InstanceWrapper", "MISVM", "embed_bags"]
 
@@ -79,6 +80,25 @@ class _DelegatingMIL(PersistMixin, MetaEstimatorMixin, BaseEstimator):
         return leave_one_out_weights(score, bags)
 
 
+def _check_wrapper(model) -> None:
+    """The inner estimator takes the features the pooling makes, and is of the given class."""
+    n_features = check_int(model.n_features_in_, "n_features_in_", 1)
+    options = BAG_POOLS if hasattr(model, "pool") else _AGGREGATES
+    choice = getattr(model, "pool", getattr(model, "aggregate", None))
+    if choice not in options:
+        raise StateError(f"unknown pool/aggregate {choice!r}")
+    width = 2 * n_features if choice in ("mean_std", "extreme") else n_features
+    inner = getattr(model.estimator_, "n_features_in_", width)
+    if inner != width:
+        raise StateError(f"inner estimator takes {inner} features, expected {width}")
+    if type(model.estimator_) is not type(model.estimator):
+        raise StateError("fitted estimator_ is not of the estimator's class")
+
+
+_WRAPPER_FIELDS = ("estimator_", "n_features_in_")
+
+
+@register_state("milearn_core.BagWrapper", check=_check_wrapper, fields=_WRAPPER_FIELDS)
 class BagWrapper(_DelegatingMIL):
     """Embed each bag as one vector (mean/max/min/mean_std/extreme), then any estimator.
 
@@ -114,6 +134,7 @@ class BagWrapper(_DelegatingMIL):
 _AGGREGATES = {"mean": segment_mean, "max": segment_max}
 
 
+@register_state("milearn_core.InstanceWrapper", check=_check_wrapper, fields=_WRAPPER_FIELDS)
 class InstanceWrapper(_DelegatingMIL):
     """Instances inherit their bag's label; instance predictions are pooled per bag.
 
@@ -181,6 +202,15 @@ class InstanceWrapper(_DelegatingMIL):
         return normalize_per_bag(packed.split(weights))
 
 
+def _check_misvm(model) -> None:
+    if type(model.svc_) is not SVC or model.svc_.n_features_in_ != model.n_features_in_:
+        raise StateError("svc_ does not match the model")
+    if len(model.classes_) != 2:
+        raise StateError("MISVM is binary")
+
+
+@register_state("milearn_core.MISVM", check=_check_misvm,
+                fields=("classes_", "n_features_in_", "n_iter_", "svc_"))
 class MISVM(PersistMixin, ClassifierMixin, BaseEstimator):
     """mi-SVM and MI-SVM (Andrews, Tsochantaridis & Hofmann, 2002) on scikit-learn's SVC.
 

@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 from ..bags import BagError, check_bag_targets, check_finite_output, pack_bags
 from ..kid import leave_one_out_weights, normalize_per_bag
 from ..persist import PersistMixin
+from ..safe_state import StateError, check_array, check_int, register_state
 from .additive import _bag_sums, _check
 
 __all__ = ["BagKernelRegressor", "minmax_kernel"]
@@ -180,6 +181,37 @@ def _combined(name: str, K_mm, K_lin) -> np.ndarray:
     return K_mm if w_mm else K_lin
 
 
+def _check_state(model) -> None:
+    """The stored training bags (CSR arrays) index the kernel and the contribution code: every
+    pointer, column and size is checked against the others (run at save and load)."""
+    n_features = check_int(model.n_features_in_, "n_features_in_", 1)
+    if model.kernel_ not in KERNELS:
+        raise StateError(f"unknown kernel_ {model.kernel_!r}")
+    if not (isinstance(model.alpha_, float) and np.isfinite(model.alpha_) and model.alpha_ > 0):
+        raise StateError("alpha_ is not a positive number")
+    indptr = check_array(model.train_indptr_, "train_indptr_", "i", (None,))
+    n_train = check_int(len(indptr) - 1, "number of training bags", 1)
+    nnz = check_int(int(indptr[-1]), "train_indptr_[-1]")
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0):
+        raise StateError("train_indptr_ is not a CSR row pointer")
+    indices = check_array(model.train_indices_, "train_indices_", "i", (nnz,))
+    data = check_array(model.train_data_, "train_data_", "f", (nnz,))
+    if nnz and (indices.min() < 0 or indices.max() >= n_features):
+        raise StateError("train_indices_ out of range")
+    if not np.all(np.isfinite(data) & (data >= 0)):
+        raise StateError("train_data_ must be finite and nonnegative")
+    dual = check_array(model.dual_coef_, "dual_coef_", "f",
+                       (n_train,) + (None,) * (np.ndim(model.dual_coef_) - 1))
+    coef = check_array(model.linear_coef_, "linear_coef_", "f", (None,) * np.ndim(model.linear_coef_))
+    outputs = () if dual.ndim == 1 else (dual.shape[1],)
+    if dual.ndim not in (1, 2) or coef.shape != outputs[::-1] + (n_features,) \
+            or np.shape(model.intercept_) != outputs:
+        raise StateError("dual_coef_, linear_coef_ and intercept_ do not match")
+
+
+@register_state("milearn_core.BagKernelRegressor", check=_check_state, fields=(
+    "alpha_", "dual_coef_", "intercept_", "kernel_", "linear_coef_", "loo_errors_", "n_features_in_",
+    "train_data_", "train_indices_", "train_indptr_"))
 class BagKernelRegressor(PersistMixin, RegressorMixin, BaseEstimator):
     """Kernel ridge regression on bags: MinMax and/or linear kernel between summed instances.
 

@@ -15,8 +15,9 @@ from ..bags import PackedBags, check_bag_targets, check_bags, check_finite_outpu
 from ..batching import DeviceBags
 from ..kid import leave_one_out_weights, normalize_per_bag
 from ..nn.networks import INSTANCE_POOLINGS, MILNetwork, MILOutput
-from ..persist import PersistMixin
+from ..persist import PersistMixin, register_network
 from ..training import predict_network, resolve_device, train_network
+from .neural_state import check_classifier_fitted, check_params, check_regressor_fitted
 
 __all__ = ["MILRegressor", "MILClassifier"]
 
@@ -174,6 +175,7 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         return {"n_features_in_": self.n_features_in_, "n_outputs_": self.n_outputs_}
 
 
+@register_network("MILRegressor", params=check_params, fitted=check_regressor_fitted)
 class MILRegressor(RegressorMixin, _BaseMILNetwork):
     """Multi-instance regression network.
 
@@ -289,6 +291,7 @@ class MILRegressor(RegressorMixin, _BaseMILNetwork):
                 "y_scale_": self.y_scale_.tolist(), "_y_ndim": self._y_ndim}
 
 
+@register_network("MILClassifier", params=check_params, fitted=check_classifier_fitted)
 class MILClassifier(ClassifierMixin, _BaseMILNetwork):
     """Multi-instance classification network (binary or multi-class, any label type).
 
