@@ -35,6 +35,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from .progress import check_progress, show_progress
+
 __all__ = ["StepwiseSearchCV", "default_search_space", "candidate_seed"]
 
 Steps = list[tuple[str, list]]
@@ -273,7 +275,8 @@ class StepwiseSearchCV(MetaEstimatorMixin, BaseEstimator):
     error_score : float or "raise"
         Score of a fit that raises (NaN: the candidate cannot win, a warning names the error).
     progress : bool or "auto"
-        A progress bar (step, value tried, best score so far); "auto": on a terminal only.
+        A progress bar (step, value tried, best score so far); "auto": on a terminal or in
+        Jupyter only (:func:`milearn_core.progress.show_progress`).
     verbose : int
         1 or more: one line per step with the value kept and its score.
 
@@ -368,8 +371,7 @@ class StepwiseSearchCV(MetaEstimatorMixin, BaseEstimator):
                 raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
         if not isinstance(self.refit, bool):
             raise ValueError(f"refit must be True or False, got {self.refit!r}")
-        if self.progress not in (True, False, "auto"):
-            raise ValueError(f"progress must be True, False or 'auto', got {self.progress!r}")
+        check_progress(self.progress)
         if isinstance(self.error_score, str) and self.error_score != "raise":
             raise ValueError(f"error_score must be a number or 'raise', got {self.error_score!r}")
 
@@ -425,8 +427,8 @@ class StepwiseSearchCV(MetaEstimatorMixin, BaseEstimator):
         records: list[dict] = []
         index: dict[str, int] = {}  # candidate key -> its row in records
         self.path_ = []
-        show = None if self.progress == "auto" else not self.progress
-        bar = tqdm(total=sum(len(v) for _, v in steps), desc="stepwise search", disable=show, leave=False)
+        bar = tqdm(total=sum(len(v) for _, v in steps), desc="stepwise search",
+                   disable=not show_progress(self.progress), leave=False)
         try:
             with Parallel(n_jobs=self.n_jobs, return_as="generator") as parallel:
                 for k, (name, values) in enumerate(steps):

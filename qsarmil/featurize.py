@@ -11,6 +11,8 @@ from rdkit import Chem, rdBase
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
+from milearn_core.progress import show_progress
+
 from .conformers import (
     ConformerError,
     ConformerSettings,
@@ -241,7 +243,8 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
     n_jobs : int
         joblib workers (-1: all cores).
     progress : bool or "auto"
-        Progress bar; "auto" shows one from 200 molecules on.
+        Progress bar; "auto": from 200 molecules on, and only where a person watches (stderr
+        is a terminal, or a Jupyter kernel); a script, a log or KNIME gets none.
     strict : bool
         Raise on the first molecule that fails instead of recording it.
 
@@ -366,7 +369,7 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
     def _transform(self, X, summed: bool) -> list[np.ndarray]:
         config = dict(self._config(), summed=summed)
         items = list(X)
-        show = self.progress is True or (self.progress == "auto" and len(items) >= _PROGRESS_MIN)
+        show = show_progress(self.progress) and (self.progress is True or len(items) >= _PROGRESS_MIN)
         if self.n_jobs == 1:
             results = (_bag_one(item, i, config) for i, item in enumerate(items))
         else:

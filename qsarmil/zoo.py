@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 from milearn_core import AdditiveRegressor, BagWrapper, InstanceWrapper, MILClassifier, MILRegressor
 from milearn_core.estimators import MISVM, BagKernelRegressor
 from milearn_core.persist import ModelFileError, atomic_path
+from milearn_core.progress import show_progress
 
 from .featurize import MoleculeBagger
 from .model import REGRESSION_FRAGMENT_DESCRIPTORS, QSARModel, detect_task
@@ -255,7 +256,7 @@ class ModelZoo:
     scheduler : str or dask.distributed.Client, optional
         Run the combinations on this Dask cluster (as :func:`qsarmil.scale.predict_chunks`).
     progress : bool or "auto"
-        Progress bar over combinations.
+        Progress bar over combinations; "auto": on a terminal or in Jupyter only.
     callback : callable, optional
         Called with each finished row (a dict) in this process, after its model is saved.
 
@@ -391,8 +392,8 @@ class ModelZoo:
                 rows.append({**_identity(combo), "status": "skipped", "error": reason})
             else:
                 todo.append(combo)
-        show = None if self.progress == "auto" else not self.progress
-        with tqdm(total=len(todo), desc="model zoo", disable=show, leave=False) as bar:
+        with tqdm(total=len(todo), desc="model zoo", disable=not show_progress(self.progress),
+                  leave=False) as bar:
             for combo, result in self._execute(todo, task, train, val, keys):
                 row = self._save(folder, combo, result)
                 rows.append(row)
