@@ -15,6 +15,7 @@ from .consensus import ConsensusRegressor
 from .estimators import (
     MISVM,
     AdditiveRegressor,
+    BagKernelClassifier,
     BagKernelRegressor,
     BagWrapper,
     InstanceWrapper,
@@ -30,7 +31,8 @@ from .training import TrainingDivergedError
 __version__ = "0.1.0"
 
 __all__ = [
-    "AdditiveRegressor", "BagKernelRegressor", "BagError", "BagMinMaxScaler", "BagStandardScaler",
+    "AdditiveRegressor", "BagKernelClassifier", "BagKernelRegressor", "BagError", "BagMinMaxScaler",
+    "BagStandardScaler",
     "BagTransformer", "BagWrapper", "ConsensusRegressor",
     "InstanceWrapper", "MILClassifier", "MILRegressor", "MISVM", "ModelFileError",
     "check_bags", "instance_weights", "kid_accuracy", "kid_spearman", "leave_one_out_weights",

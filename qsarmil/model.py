@@ -21,6 +21,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from milearn_core import (
+    BagKernelClassifier,
     BagKernelRegressor,
     BagStandardScaler,
     MILClassifier,
@@ -78,7 +79,11 @@ def default_estimator(task: str, bag_type: str = "brics"):
         # prediction exactly over the fragments.
         return BagKernelRegressor()
     if task == "classification":
-        return MILClassifier(pooling="attention")
+        if bag_type == "conformers":
+            return MILClassifier(pooling="attention")
+        # Fragments: the kernel classifier on the same summed bags as the regression default,
+        # calibrated on its leave-one-out scores (benchmarks/classification.py).
+        return BagKernelClassifier()
     raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
 
 
@@ -86,8 +91,16 @@ def signed_contributions(estimator, bags) -> list[np.ndarray] | None:
     """Per-instance signed contributions, or None where the estimator gives none.
 
     Regressors: exact contributions in target units where the estimator has them (additive
-    model, instance-level poolings). Classifiers: :func:`probability_changes`.
+    model, instance-level poolings). Classifiers with exact contributions (the bag-kernel
+    classifier): each instance's share of the log-odds of the explained class (see
+    :func:`explained_class`). Other classifiers: :func:`probability_changes`.
     """
+    if is_classifier(estimator) and hasattr(estimator, "instance_contributions"):
+        contributions = estimator.instance_contributions(bags)
+        if len(estimator.classes_) == 2:
+            return contributions
+        target = explained_class(np.asarray(estimator.predict_proba(bags)))
+        return [c[:, t] for c, t in zip(contributions, target)]
     if is_classifier(estimator):
         return probability_changes(estimator, bags) if _probabilistic(estimator) else None
     if isinstance(estimator, MILRegressor) and estimator.pooling not in INSTANCE_POOLINGS:
@@ -328,7 +341,8 @@ class QSARModel(BaseEstimator):
         self.bagger_ = clone(self.bagger) if self.bagger is not None else MoleculeBagger()
         self.estimator_ = (clone(self.estimator) if self.estimator is not None
                            else default_estimator(task, self.bagger_.bag_type))
-        if (isinstance(self.estimator_, BagKernelRegressor) and self.bagger_.descriptors is None
+        if (isinstance(self.estimator_, (BagKernelRegressor, BagKernelClassifier))
+                and self.bagger_.descriptors is None
                 and self.bagger_.bag_type != "conformers"):
             self.bagger_.set_params(descriptors=REGRESSION_FRAGMENT_DESCRIPTORS)
         self.bagger_.fit(smiles)
@@ -553,8 +567,9 @@ class QSARModel(BaseEstimator):
         items = [smiles] if single else list(smiles)
         table, instances = self._predict(items, with_weights=True)
         provenance = {p.index: p for p in self.bagger_.provenance_}
-        intercept = (getattr(self.estimator_, "intercept_", None)
-                     if self.task_ == "regression" else None)
+        target_name, units = self._contribution_scale()
+        intercept = (getattr(self.estimator_, "intercept_", None) if self.task_ == "regression"
+                     else getattr(self.estimator_, "contribution_intercept_", None))
         baseline = float(intercept) if intercept is not None and np.ndim(intercept) == 0 else None
         domain_names = [c for c in _DOMAIN_COLUMNS if c in table]
         out = []
@@ -568,11 +583,21 @@ class QSARModel(BaseEstimator):
                 status=table.status.iloc[row], error=table.error.iloc[row],
                 mol=prov.mol if prov else None, instances=frame,
                 baseline=baseline if frame is not None and "contribution" in frame else None,
-                target_name=self.target_name or "prediction", units=self.units or "",
-                domain=domain))
+                target_name=target_name, units=units, domain=domain))
         if single and out[0].status != "ok":
             raise MoleculeError(f"row 0 ({items[0]!r}): {out[0].error}")
         return out[0] if single else out
+
+    def _contribution_scale(self) -> tuple[str, str]:
+        """What explanations' contributions add up to, and its units: the target for
+        regressors; the log-odds of a class for classifiers with exact contributions."""
+        if self.task_ == "regression" or not hasattr(self.estimator_, "instance_contributions"):
+            return self.target_name or "prediction", self.units or ""
+        classes = self.estimator_.classes_
+        what = f"{self.target_name} = " if self.target_name else "class "
+        if len(classes) == 2:
+            return f"log-odds of {what}{classes[1]}", ""
+        return "log-odds of the predicted class", ""
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         """Save to the folder ``path``: ``qsarmil.json`` (settings), ``estimator.safetensors``

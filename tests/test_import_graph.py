@@ -118,6 +118,7 @@ def _fitted_examples():
     return [
         (milearn_core.AdditiveRegressor(), y),
         (milearn_core.BagKernelRegressor(), y),
+        (milearn_core.BagKernelClassifier(), labels),
         (milearn_core.BagWrapper(Ridge()), y),
         (milearn_core.InstanceWrapper(LogisticRegression()), labels),
         (milearn_core.MISVM(), labels),

@@ -1,4 +1,5 @@
-"""Bag kernels: kernel ridge regression on bags, with exact per-instance contributions.
+"""Bag kernels: kernel ridge regression and classification on bags, with exact per-instance
+contributions.
 
 A bag is embedded as the sum of its instances (for in-parent fragment fingerprints: the
 molecule's count fingerprint) and compared with the training bags by the MinMax kernel
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
@@ -28,7 +29,7 @@ from ..persist import PersistMixin
 from ..safe_state import StateError, check_array, check_int, register_state
 from .additive import _bag_sums, _check
 
-__all__ = ["BagKernelRegressor", "minmax_kernel"]
+__all__ = ["BagKernelClassifier", "BagKernelRegressor", "minmax_kernel"]
 
 _BLOCK = 256  # rows of the second matrix expanded to dense at a time
 _OFFSET = 100.0  # the linear kernel's constant: an intercept penalised 1/_OFFSET as much
@@ -125,35 +126,45 @@ def minmax_kernel(A, B=None) -> np.ndarray:
     return inter
 
 
-def _loo_choice(K: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> tuple[float, float]:
-    """Least exact leave-one-out mean squared error over ``alphas``, and its penalty.
+def _loo_choice(K: np.ndarray, y: np.ndarray, alphas: Sequence[float],
+                weights: np.ndarray | None = None) -> tuple[float, float, np.ndarray]:
+    """Least exact leave-one-out mean squared error over ``alphas``, its penalty, and the
+    leave-one-out residuals at that penalty.
 
     One eigendecomposition serves every penalty: with ``K = V diag(s) V'`` the hat matrix is
     ``V diag(s / (s + a)) V'`` and the leave-one-out residual ``(y - y_hat) / (1 - h_ii)``.
+    With sample ``weights`` (weighted ridge, ``(K + a W^-1)^-1 y``) the same holds for
+    ``W^1/2 K W^1/2``, and the error is the weighted mean.
     """
+    root = None if weights is None else np.sqrt(weights)
     # One BLAS thread: on a busy 2-core machine two OpenBLAS threads made this 30x slower
     # (776 bags: 4.3 s against 0.16 s).
     with threadpool_limits(1):
-        s, V = np.linalg.eigh(K)
+        s, V = np.linalg.eigh(K if root is None else root[:, None] * K * root[None, :])
     s = np.clip(s, 0.0, None)
-    Vy = V.T @ y
+    Vy = V.T @ (y if root is None else root[:, None] * y)
     V2 = V * V
-    best = (np.inf, None)
+    best = (np.inf, None, None)
     for a in alphas:
         # Residuals and 1 - leverage from a / (s + a) directly: forming y - V (s / (s + a)) V'y
         # cancels when the penalty is small against the spectrum.
         keep = a / (s + a)
         loo = (V @ (keep[:, None] * Vy)) / np.clip(V2 @ keep, 1e-12, None)[:, None]
-        error = float(np.mean(loo ** 2))
+        if root is None:
+            error = float(np.mean(loo ** 2))
+        else:
+            loo = loo / root[:, None]
+            error = float(np.sum(weights[:, None] * loo ** 2) / (weights.sum() * loo.shape[1]))
         if error < best[0]:
-            best = (error, float(a))
+            best = (error, float(a), loo)
     return best
 
 
-def _solve(K: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
-    """Dual coefficients ``(K + alpha I)^-1 y`` by Cholesky (one BLAS thread, as above)."""
+def _solve(K: np.ndarray, y: np.ndarray, alpha: float, weights: np.ndarray | None = None) -> np.ndarray:
+    """Dual coefficients ``(K + alpha W^-1)^-1 y`` by Cholesky (one BLAS thread, as above)."""
+    ridge = alpha * (np.eye(len(K)) if weights is None else np.diag(1.0 / weights))
     with threadpool_limits(1):
-        return scipy.linalg.solve(K + alpha * np.eye(len(K)), y, assume_a="pos", check_finite=False)
+        return scipy.linalg.solve(K + ridge, y, assume_a="pos", check_finite=False)
 
 
 KERNELS = {"minmax": (1.0, 0.0), "linear": (0.0, 1.0), "minmax+linear": (1.0, 1.0)}
@@ -209,10 +220,142 @@ def _check_state(model) -> None:
         raise StateError("dual_coef_, linear_coef_ and intercept_ do not match")
 
 
-@register_state("milearn_core.BagKernelRegressor", check=_check_state, fields=(
-    "alpha_", "dual_coef_", "intercept_", "kernel_", "linear_coef_", "loo_errors_", "n_features_in_",
-    "train_data_", "train_indices_", "train_indptr_"))
-class BagKernelRegressor(PersistMixin, RegressorMixin, BaseEstimator):
+class _BagKernelModel(PersistMixin, BaseEstimator):
+    """Shared machinery: kernel and penalty chosen by exact leave-one-out error, the dual
+    solve, and the split of a bag's score over its instances."""
+
+    _predicts_from_bag_sums = True  # fit and predict see only the bags' summed instances
+
+    def _checked_params(self) -> tuple[list[str], np.ndarray]:
+        kernels = [self.kernels] if isinstance(self.kernels, str) else list(self.kernels)
+        unknown = [k for k in kernels if k not in KERNELS]
+        if not kernels or unknown:
+            raise ValueError(f"kernels must be a non-empty selection of {sorted(KERNELS)}, "
+                             f"got {self.kernels!r}")
+        alphas = np.asarray(self.alphas, dtype=np.float64).ravel()
+        if alphas.size == 0 or not np.all(np.isfinite(alphas) & (alphas > 0)):
+            raise ValueError(f"alphas must be positive and finite, got {self.alphas!r}")
+        return kernels, alphas
+
+    def _fit_scores(self, bags: list, Y: np.ndarray, single: bool, weights: np.ndarray | None = None):
+        """Fit the kernel ridge scores to the columns of ``Y`` (one per output), with optional
+        sample weights (``single``: one output, stored 1-D); returns the rows the choice was
+        made on and their leave-one-out scores (out-of-fold values for calibration)."""
+        kernels, alphas = self._checked_params()
+        sums = _nonnegative_csr(_bag_sums(pack_bags(bags)), "the training bags")
+        mean_y = (Y.mean(axis=0) if weights is None
+                  else weights @ Y / weights.sum())
+        # The linear kernel's scale: the mean squared norm of all training bags.
+        scale = max(float(np.mean(sums.multiply(sums).sum(axis=1))), np.finfo(float).tiny)
+        subset = self._selection_subset(len(bags))
+        selection = sums if len(subset) == len(bags) else sums[subset]
+        parts = _kernel_parts(selection, kernels, scale)
+        w_sub = None if weights is None else weights[subset]
+        Y_sub = Y[subset]
+        centre = Y_sub.mean(axis=0) if w_sub is None else w_sub @ Y_sub / w_sub.sum()
+        best, self.loo_errors_ = None, {}
+        for name in kernels:
+            error, alpha, loo = _loo_choice(_combined(name, *parts), Y_sub - centre, alphas, w_sub)
+            self.loo_errors_[name] = error
+            if best is None or error < best[0]:
+                best = (error, name, alpha, loo)
+        _, self.kernel_, self.alpha_, loo = best
+        if len(subset) < len(bags):  # only the chosen kernel, now on every training bag
+            parts = _kernel_parts(sums, [self.kernel_], scale)
+        dual = _solve(_combined(self.kernel_, *parts), Y - mean_y, self.alpha_, weights)
+        w_mm, w_lin = KERNELS[self.kernel_]
+        coef = (np.asarray(sums.T @ dual).T * (w_lin / scale) if w_lin
+                else np.zeros((Y.shape[1], sums.shape[1])))
+        intercept = mean_y + (w_lin * _OFFSET * dual.sum(axis=0) if w_lin else 0.0)
+        self._set_scores(dual * w_mm, coef, intercept, single)
+        self.train_data_, self.train_indices_, self.train_indptr_ = (
+            sums.data, sums.indices.astype(np.int64), sums.indptr.astype(np.int64))
+        self.n_features_in_ = bags[0].shape[1]
+        return subset, Y_sub - loo
+
+    def _set_scores(self, dual, coef, intercept, single: bool) -> None:
+        self.dual_coef_ = dual[:, 0] if single else dual
+        self.linear_coef_ = coef[0] if single else coef
+        self.intercept_ = float(intercept[0]) if single else intercept
+
+    def _selection_subset(self, n_bags: int) -> np.ndarray:
+        size = self.selection_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer))
+                                 or size < 2):
+            raise ValueError(f"selection_size must be an integer >= 2 or None, got {size!r}")
+        if size is None or n_bags <= size:
+            return np.arange(n_bags)
+        return np.sort(np.random.RandomState(self.random_state).choice(n_bags, size, replace=False))
+
+    def _train(self) -> sp.csr_matrix:
+        return sp.csr_matrix((self.train_data_, self.train_indices_, self.train_indptr_),
+                             shape=(len(self.train_indptr_) - 1, self.n_features_in_))
+
+    def _uses_minmax(self) -> bool:
+        return bool(KERNELS[self.kernel_][0])
+
+    def _bags(self, X) -> tuple[list, sp.csr_matrix]:
+        check_is_fitted(self, "dual_coef_")
+        bags = _check(X, self.n_features_in_)
+        return bags, _nonnegative_csr(_bag_sums(pack_bags(bags)), "the bags")
+
+    def _scores(self, X) -> np.ndarray:
+        """Bag scores: intercept + MinMax part + linear part."""
+        _, sums = self._bags(X)
+        pred = np.asarray(sums @ self.linear_coef_.T) + self.intercept_
+        if self._uses_minmax():
+            pred = pred + minmax_kernel(sums, self._train()) @ self.dual_coef_
+        return check_finite_output(pred)
+
+    def _score_contributions(self, X) -> list[np.ndarray]:
+        """Each instance's exact share of its bag's score minus ``intercept_``.
+
+        Linear part: ``x @ linear_coef_``. MinMax part: ``sum_n dual_n sum_k min(x_nk, x_k) /
+        union_n``, where feature ``k``'s term goes to the bag's instances in proportion to
+        their counts of ``k``.
+        """
+        bags, sums = self._bags(X)
+        coef = self.linear_coef_.reshape(-1, self.n_features_in_)
+        out = [np.asarray(sp.csr_matrix(bag) @ coef.T) for bag in bags]
+        if self._uses_minmax():
+            train = self._train()
+            K = minmax_kernel(sums, train)
+            sa, sb = np.asarray(sums.sum(axis=1)).ravel(), np.asarray(train.sum(axis=1)).ravel()
+            union = (sa[:, None] + sb[None, :]) / (1.0 + K)  # K = i / (sa + sb - i), solved
+            dual = self.dual_coef_.reshape(len(sb), -1)
+            train_csc = train.tocsc()
+            for k, bag in enumerate(bags):
+                x = sums[k]
+                weights = dual / np.where(union[k] > 0, union[k], 1.0)[:, None]
+                block = train_csc[:, x.indices].tocoo()
+                per_feature = np.zeros((x.indices.size, dual.shape[1]))
+                np.add.at(per_feature, block.col,
+                          np.minimum(block.data, x.data[block.col])[:, None] * weights[block.row])
+                share = sp.csr_matrix(bag)[:, x.indices].toarray() / x.data[None, :]
+                out[k] = out[k] + share @ per_feature
+        return out
+
+    def instance_weights(self, X, method: str = "auto") -> list[np.ndarray]:
+        """Per-instance weights, each bag summing to 1.
+
+        ``"auto"``/``"native"``: absolute contributions (summed over outputs), normalised;
+        ``"loo"``: leave-one-instance-out change of the prediction.
+        """
+        if method not in ("auto", "native", "loo"):
+            raise ValueError(f"method must be 'auto', 'native' or 'loo', got {method!r}")
+        if method == "loo":
+            check_is_fitted(self, "dual_coef_")
+            return leave_one_out_weights(self._loo_target, _check(X, self.n_features_in_))
+        magnitude = [np.abs(c).reshape(len(c), -1).sum(axis=1) for c in self.instance_contributions(X)]
+        return normalize_per_bag(magnitude)
+
+
+_SCORE_FIELDS = ("alpha_", "dual_coef_", "intercept_", "kernel_", "linear_coef_", "loo_errors_",
+                 "n_features_in_", "train_data_", "train_indices_", "train_indptr_")
+
+
+@register_state("milearn_core.BagKernelRegressor", check=_check_state, fields=_SCORE_FIELDS)
+class BagKernelRegressor(RegressorMixin, _BagKernelModel):
     """Kernel ridge regression on bags: MinMax and/or linear kernel between summed instances.
 
     Parameters
@@ -252,8 +395,6 @@ class BagKernelRegressor(PersistMixin, RegressorMixin, BaseEstimator):
     training data return to the mean instead of growing with the counts.
     """
 
-    _predicts_from_bag_sums = True  # fit and predict see only the bags' summed instances
-
     def __init__(self, kernels: Sequence[str] = ("minmax", "linear"),
                  alphas: Sequence[float] = tuple(np.logspace(-6, 2, 25)),
                  selection_size: int | None = 1000, random_state: int | None = 0):
@@ -262,85 +403,21 @@ class BagKernelRegressor(PersistMixin, RegressorMixin, BaseEstimator):
         self.selection_size = selection_size
         self.random_state = random_state
 
-    def _checked_params(self) -> tuple[list[str], np.ndarray]:
-        kernels = [self.kernels] if isinstance(self.kernels, str) else list(self.kernels)
-        unknown = [k for k in kernels if k not in KERNELS]
-        if not kernels or unknown:
-            raise ValueError(f"kernels must be a non-empty selection of {sorted(KERNELS)}, "
-                             f"got {self.kernels!r}")
-        alphas = np.asarray(self.alphas, dtype=np.float64).ravel()
-        if alphas.size == 0 or not np.all(np.isfinite(alphas) & (alphas > 0)):
-            raise ValueError(f"alphas must be positive and finite, got {self.alphas!r}")
-        return kernels, alphas
-
     def fit(self, X, y):
         """Fit on bags ``X`` (dense or scipy sparse, nonnegative) and labels ``y``."""
-        kernels, alphas = self._checked_params()
+        self._checked_params()
         bags = _check(X)
         if len(bags) < 2:
             raise BagError(f"need at least 2 bags to choose alpha; got {len(bags)}")
         y = check_bag_targets(y, len(bags), "regression")
-        sums = _nonnegative_csr(_bag_sums(pack_bags(bags)), "the training bags")
-        y2 = y.reshape(len(y), -1)
-        mean_y = y2.mean(axis=0)
-        # The linear kernel's scale: the mean squared norm of all training bags.
-        scale = max(float(np.mean(sums.multiply(sums).sum(axis=1))), np.finfo(float).tiny)
-        subset = self._selection_subset(len(bags))
-        selection = sums if len(subset) == len(bags) else sums[subset]
-        parts = _kernel_parts(selection, kernels, scale)
-        best, self.loo_errors_ = None, {}
-        for name in kernels:
-            error, alpha = _loo_choice(_combined(name, *parts), y2[subset] - y2[subset].mean(axis=0),
-                                       alphas)
-            self.loo_errors_[name] = error
-            if best is None or error < best[0]:
-                best = (error, name, alpha)
-        _, self.kernel_, self.alpha_ = best
-        if len(subset) < len(bags):  # only the chosen kernel, now on every training bag
-            parts = _kernel_parts(sums, [self.kernel_], scale)
-        dual = _solve(_combined(self.kernel_, *parts), y2 - mean_y, self.alpha_)
-        w_mm, w_lin = KERNELS[self.kernel_]
-        coef = (np.asarray(sums.T @ dual).T * (w_lin / scale) if w_lin
-                else np.zeros((y2.shape[1], sums.shape[1])))
-        intercept = mean_y + (w_lin * _OFFSET * dual.sum(axis=0) if w_lin else 0.0)
-        dual = dual * w_mm
-        single = y.ndim == 1
-        self.dual_coef_ = dual[:, 0] if single else dual
-        self.linear_coef_ = coef[0] if single else coef
-        self.intercept_ = float(intercept[0]) if single else intercept
-        self.train_data_, self.train_indices_, self.train_indptr_ = (
-            sums.data, sums.indices.astype(np.int64), sums.indptr.astype(np.int64))
-        self.n_features_in_ = bags[0].shape[1]
+        self._fit_scores(bags, y.reshape(len(y), -1), single=y.ndim == 1)
         return self
-
-    def _selection_subset(self, n_bags: int) -> np.ndarray:
-        size = self.selection_size
-        if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer))
-                                 or size < 2):
-            raise ValueError(f"selection_size must be an integer >= 2 or None, got {size!r}")
-        if size is None or n_bags <= size:
-            return np.arange(n_bags)
-        return np.sort(np.random.RandomState(self.random_state).choice(n_bags, size, replace=False))
-
-    def _train(self) -> sp.csr_matrix:
-        return sp.csr_matrix((self.train_data_, self.train_indices_, self.train_indptr_),
-                             shape=(len(self.train_indptr_) - 1, self.n_features_in_))
-
-    def _uses_minmax(self) -> bool:
-        return bool(KERNELS[self.kernel_][0])
-
-    def _bags(self, X) -> tuple[list, sp.csr_matrix]:
-        check_is_fitted(self, "dual_coef_")
-        bags = _check(X, self.n_features_in_)
-        return bags, _nonnegative_csr(_bag_sums(pack_bags(bags)), "the bags")
 
     def predict(self, X) -> np.ndarray:
         """Bag predictions: intercept + MinMax part + linear part."""
-        _, sums = self._bags(X)
-        pred = np.asarray(sums @ self.linear_coef_.T) + self.intercept_
-        if self._uses_minmax():
-            pred = pred + minmax_kernel(sums, self._train()) @ self.dual_coef_
-        return check_finite_output(pred)
+        return self._scores(X)
+
+    _loo_target = predict
 
     def instance_contributions(self, X) -> list[np.ndarray]:
         """Each instance's exact share of its bag's prediction minus ``intercept_``.
@@ -349,37 +426,145 @@ class BagKernelRegressor(PersistMixin, RegressorMixin, BaseEstimator):
         union_n``, where feature ``k``'s term goes to the bag's instances in proportion to
         their counts of ``k``.
         """
-        bags, sums = self._bags(X)
-        coef = self.linear_coef_.reshape(-1, self.n_features_in_)
-        out = [np.asarray(sp.csr_matrix(bag) @ coef.T) for bag in bags]
-        if self._uses_minmax():
-            train = self._train()
-            K = minmax_kernel(sums, train)
-            sa, sb = np.asarray(sums.sum(axis=1)).ravel(), np.asarray(train.sum(axis=1)).ravel()
-            union = (sa[:, None] + sb[None, :]) / (1.0 + K)  # K = i / (sa + sb - i), solved
-            dual = self.dual_coef_.reshape(len(sb), -1)
-            train_csc = train.tocsc()
-            for k, bag in enumerate(bags):
-                x = sums[k]
-                weights = dual / np.where(union[k] > 0, union[k], 1.0)[:, None]
-                block = train_csc[:, x.indices].tocoo()
-                per_feature = np.zeros((x.indices.size, dual.shape[1]))
-                np.add.at(per_feature, block.col,
-                          np.minimum(block.data, x.data[block.col])[:, None] * weights[block.row])
-                share = sp.csr_matrix(bag)[:, x.indices].toarray() / x.data[None, :]
-                out[k] = out[k] + share @ per_feature
+        out = self._score_contributions(X)
         return [c[:, 0] if self.linear_coef_.ndim == 1 else c for c in out]
 
-    def instance_weights(self, X, method: str = "auto") -> list[np.ndarray]:
-        """Per-instance weights, each bag summing to 1.
 
-        ``"auto"``/``"native"``: absolute contributions (summed over outputs), normalised;
-        ``"loo"``: leave-one-instance-out change of the prediction.
-        """
-        if method not in ("auto", "native", "loo"):
-            raise ValueError(f"method must be 'auto', 'native' or 'loo', got {method!r}")
-        if method == "loo":
-            check_is_fitted(self, "dual_coef_")
-            return leave_one_out_weights(self.predict, _check(X, self.n_features_in_))
-        magnitude = [np.abs(c).reshape(len(c), -1).sum(axis=1) for c in self.instance_contributions(X)]
-        return normalize_per_bag(magnitude)
+def _check_classifier_state(model) -> None:
+    """The score part as the regressor's, plus classes and a calibration that match them."""
+    _check_state(model)
+    classes = model.classes_
+    if not isinstance(classes, np.ndarray) or classes.ndim != 1 or len(classes) < 2:
+        raise StateError("classes_ must list at least two classes")
+    n_scores = 1 if len(classes) == 2 else len(classes)
+    if np.ndim(model.dual_coef_) != (1 if n_scores == 1 else 2) or (
+            n_scores > 1 and np.shape(model.dual_coef_)[1] != n_scores):
+        raise StateError("dual_coef_ does not match classes_")
+    n_logits = 1 if len(classes) == 2 else len(classes)
+    coef = check_array(model.calibration_coef_, "calibration_coef_", "f", (n_logits, n_scores))
+    offset = check_array(model.calibration_intercept_, "calibration_intercept_", "f", (n_logits,))
+    if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(offset))):
+        raise StateError("the calibration must be finite")
+
+
+@register_state("milearn_core.BagKernelClassifier", check=_check_classifier_state,
+                fields=_SCORE_FIELDS + ("classes_", "calibration_coef_", "calibration_intercept_"))
+class BagKernelClassifier(ClassifierMixin, _BagKernelModel):
+    """Kernel classification on bags: the bag-kernel regressor's scores, calibrated.
+
+    Each class is scored one-vs-rest by weighted kernel ridge regression on +-1 targets (a
+    least-squares SVM) on the bags' summed instances, with the MinMax and/or linear kernel;
+    the kernel and penalty are chosen by exact leave-one-out error. The leave-one-out scores,
+    out-of-fold for every training bag, are then calibrated by logistic regression (Platt
+    scaling; multinomial over the one-vs-rest scores for three or more classes), so
+    probabilities need no second fit.
+
+    The calibration is affine in the scores, so a bag's log-odds split exactly over its
+    instances: ``decision_function(X) = contribution_intercept_ + sum of
+    instance_contributions(X)`` (log-odds of ``classes_[1]`` for two classes; the multinomial
+    logits, one column per class, for more).
+
+    Parameters
+    ----------
+    kernels : sequence of {"minmax", "linear", "minmax+linear"}
+        Candidate kernels (see :class:`BagKernelRegressor`).
+    alphas : sequence of float
+        Ridge penalties to choose from by exact leave-one-out error.
+    class_weight : {"balanced"} or None
+        "balanced": each class weighs the same in the ridge fit (rare actives are not
+        ignored); probabilities are calibrated without weights, to the real class frequencies.
+    selection_size : int or None
+        Above this many bags, the kernel and penalty are chosen on a seeded subset of this size
+        (and calibrated on its leave-one-out scores); the final solve uses every bag.
+    random_state : int or None
+        Seeds that subset.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    kernel_, alpha_, dual_coef_, linear_coef_, intercept_, loo_errors_ :
+        The one-vs-rest score model, as in :class:`BagKernelRegressor` (one column per class
+        for three or more classes, one score for two).
+    calibration_coef_ : ndarray of shape (n_logits, n_scores)
+    calibration_intercept_ : ndarray of shape (n_logits,)
+        Log-odds (or logits) = scores @ calibration_coef_.T + calibration_intercept_.
+    contribution_intercept_ : float or ndarray of shape (n_classes,)
+        The log-odds of a bag whose instances contribute nothing.
+    """
+
+    def __init__(self, kernels: Sequence[str] = ("minmax", "linear"),
+                 alphas: Sequence[float] = tuple(np.logspace(-6, 2, 25)),
+                 class_weight: str | None = "balanced", selection_size: int | None = 1000,
+                 random_state: int | None = 0):
+        self.kernels = kernels
+        self.alphas = alphas
+        self.class_weight = class_weight
+        self.selection_size = selection_size
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Fit on bags ``X`` (dense or scipy sparse, nonnegative) and class labels ``y``."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import LabelEncoder
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}")
+        self._checked_params()
+        bags = _check(X)
+        y = check_bag_targets(y, len(bags), "classification")
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(f"y holds a single class ({self.classes_[0]!r}); need at least two")
+        codes = encoder.transform(y)
+        counts = np.bincount(codes)
+        if counts.min() < 2:
+            raise BagError(f"class {self.classes_[counts.argmin()].item()!r} has {counts.min()} bag; "
+                           "leave-one-out calibration needs at least 2 bags of each class")
+        binary = len(self.classes_) == 2
+        Y = np.where(codes[:, None] == (np.array([1]) if binary else np.arange(len(self.classes_))),
+                     1.0, -1.0)
+        weights = None if self.class_weight is None else compute_sample_weight("balanced", codes)
+        subset, loo_scores = self._fit_scores(bags, Y, single=binary, weights=weights)
+        # Platt scaling on out-of-fold scores; a mild penalty keeps it finite when they separate.
+        calibrator = LogisticRegression(C=100.0, max_iter=1000).fit(loo_scores, codes[subset])
+        self.calibration_coef_ = np.asarray(calibrator.coef_, dtype=np.float64)
+        self.calibration_intercept_ = np.asarray(calibrator.intercept_, dtype=np.float64)
+        return self
+
+    @property
+    def contribution_intercept_(self):
+        check_is_fitted(self, "calibration_coef_")
+        logits = np.atleast_1d(self.intercept_) @ self.calibration_coef_.T + self.calibration_intercept_
+        return float(logits[0]) if len(self.classes_) == 2 else logits
+
+    def decision_function(self, X) -> np.ndarray:
+        """Calibrated log-odds of ``classes_[1]`` (two classes) or multinomial logits."""
+        check_is_fitted(self, "calibration_coef_")
+        scores = self._scores(X).reshape(len(X), -1)
+        logits = scores @ self.calibration_coef_.T + self.calibration_intercept_
+        return logits[:, 0] if len(self.classes_) == 2 else logits
+
+    _loo_target = decision_function
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Calibrated class probabilities, columns ordered as ``classes_``."""
+        from scipy.special import expit, softmax
+
+        logits = self.decision_function(X)
+        if len(self.classes_) == 2:
+            p = expit(logits)
+            return np.column_stack([1.0 - p, p])
+        return softmax(logits, axis=1)
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def instance_contributions(self, X) -> list[np.ndarray]:
+        """Each instance's exact share of its bag's log-odds (two classes: of ``classes_[1]``,
+        1-D) or logits (one column per class) minus ``contribution_intercept_``."""
+        check_is_fitted(self, "calibration_coef_")
+        out = [c @ self.calibration_coef_.T for c in self._score_contributions(X)]
+        return [c[:, 0] if len(self.classes_) == 2 else c for c in out]
