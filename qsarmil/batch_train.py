@@ -60,17 +60,21 @@ class TrainingData:
     test_molecules: list | None = None
     test_targets: list | None = None
     skipped: int = 0  # SD records RDKit could not read
+    ids: list | None = None  # where each training row came from (id cell, else "line 7")
+    bad_targets: list[str] | None = None  # rows left out by --skip-bad-targets, with the reason
 
 
 def read_training_table(path: str, smiles_requested: str | None, target_column: str,
                         task: str | None = "regression", id_column: str | None = None,
-                        limits: Limits = DEFAULT_LIMITS) -> TrainingData:
+                        limits: Limits = DEFAULT_LIMITS, skip_bad_targets: bool = False
+                        ) -> TrainingData:
     """Molecules and targets of a training table, every row checked before anything is fitted.
 
-    ``task=None`` lets the targets decide (:func:`training_task`); blank lines are no training
-    rows; the file is read within ``limits``.
+    ``task=None`` lets the targets decide (:func:`training_targets`); blank lines are no
+    training rows; the file is read within ``limits``. Every bad row is reported at once;
+    with ``skip_bad_targets`` rows whose target is bad are left out (and listed) instead.
     """
-    molecules, cells, errors, skipped = [], [], [], 0
+    molecules, cells, errors, skipped, ids = [], [], [], 0, []
     with open_table(path, limits) as table:
         source = _source(table, smiles_requested, id_column, path)
         t_at = find_column(table.header, target_column, path)
@@ -88,14 +92,51 @@ def read_training_table(path: str, smiles_requested: str | None, target_column: 
                 continue
             molecules.append(molecule)
             cells.append((row.cells[t_at], where))
+            ids.append(_cell_text(row.cells[source.id_at]) if source.id_at is not None else row.where)
+    bad: list[str] = []
+    if skip_bad_targets:
+        keep, bad = _good_targets(cells, task)
+        molecules, ids = [molecules[i] for i in keep], [ids[i] for i in keep]
+        cells = [cells[i] for i in keep]
     task, targets = training_targets(cells, task, errors)
     if errors:
-        more = len(errors) - 1
-        more = f" (and {more} more bad row{'s' if more > 1 else ''})" if more else ""
-        raise CommandError(f"{path}: {errors[0]}{more}")
+        raise CommandError(f"{path}: {_listed(errors, 'bad row')}")
     if not molecules:
-        raise CommandError(f"{path}: no data rows to train on")
-    return TrainingData(molecules, targets, task, skipped=skipped)
+        raise CommandError(f"{path}: no data rows to train on"
+                           + (f" ({_listed(bad, 'bad target')})" if bad else ""))
+    return TrainingData(molecules, targets, task, skipped=skipped, ids=ids, bad_targets=bad)
+
+
+def _listed(problems: list[str], what: str, shown: int = 10) -> str:
+    """Every problem of a run on one line: ``3 bad rows: line 2: ...; line 5: ...``."""
+    if len(problems) == 1:
+        return problems[0]
+    more = len(problems) - shown
+    tail = f"; and {more} more" if more > 0 else ""
+    return f"{len(problems)} {what}s: " + "; ".join(problems[:shown]) + tail
+
+
+def _good_targets(cells: list[tuple[object, str]], task: str | None) -> tuple[list[int], list[str]]:
+    """Which rows have a usable target (``--skip-bad-targets``), and why the others do not.
+    Without a task, targets are numbers where most cells are numbers, else class labels."""
+    def is_number(value, where) -> bool:
+        try:
+            regression_target(value, where)
+            return True
+        except ValueError:
+            return False
+
+    numeric = task == "regression" or (
+        task is None and 2 * sum(is_number(v, w) for v, w in cells) > len(cells))
+    parse = regression_target if numeric else class_label
+    keep, bad = [], []
+    for k, (value, where) in enumerate(cells):
+        try:
+            parse(value, where)
+            keep.append(k)
+        except ValueError as exc:
+            bad.append(str(exc))
+    return keep, bad
 
 
 def training_targets(cells: list[tuple[object, str]], task: str | None, errors: list[str]
@@ -182,7 +223,13 @@ def _new_model(task: str, args):
                             progress=False if args.quiet else "auto")
     # The seed of the network, or of the regression model's selection subset.
     estimator = default_estimator(task, args.bag_type).set_params(random_state=args.seed)
-    return QSARModel(bagger=bagger, estimator=estimator, task=task, search=args.search)
+    name, units = getattr(args, "target_name", None), getattr(args, "units", None)
+    if getattr(args, "dataset", None) and name is None and units is None:
+        from .data import dataset_target
+
+        name, units = dataset_target(args.dataset)
+    return QSARModel(bagger=bagger, estimator=estimator, task=task, search=args.search,
+                     target_name=name, units=units)
 
 
 def fold_metrics(task: str, y_true: Sequence, predicted: Sequence, proba=None,
@@ -215,29 +262,97 @@ def fold_metrics(task: str, y_true: Sequence, predicted: Sequence, proba=None,
 
 def _evaluate(model, molecules: list, targets: list, task: str) -> dict[str, float]:
     """Metrics of a fitted model on held-out molecules."""
-    table = model.predict_table(molecules)
+    return _table_metrics(model, model.predict_table(molecules), targets, task)
+
+
+def _table_metrics(model, table, targets: list, task: str) -> dict[str, float]:
     classes = _classes(model)
     proba = table[[f"proba_{c}" for c in classes]].to_numpy() if classes else None
     return fold_metrics(task, targets, table.prediction.to_numpy(), proba, classes)
 
 
-def cross_validate(model, data: TrainingData, folds: int, seed: int, steps: Steps
-                   ) -> list[dict[str, float]]:
-    """Metrics per fold of a shuffled, seeded k-fold split (stratified for classification)."""
-    from sklearn.base import clone
-    from sklearn.model_selection import KFold, StratifiedKFold
+def scaffold_groups(molecules: Sequence) -> list[str]:
+    """Each molecule's Bemis-Murcko scaffold (SMILES; "" for a molecule without rings, and for
+    one RDKit cannot read, so that such molecules share one group)."""
+    from rdkit import Chem
+    from rdkit.Chem.Scaffolds import MurckoScaffold
 
-    splitter = KFold(folds, shuffle=True, random_state=seed)
-    if data.task == "classification" and min(_class_counts(data.targets).values()) >= folds:
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    out = []
+    for molecule in molecules:
+        mol = Chem.MolFromSmiles(molecule) if isinstance(molecule, str) else molecule
+        try:
+            out.append(MurckoScaffold.MurckoScaffoldSmiles(mol=mol) if mol is not None else "")
+        except (ValueError, RuntimeError):
+            out.append("")
+    return out
+
+
+def cv_folds(data: TrainingData, folds: int, seed: int, split: str = "random") -> list:
+    """Seeded (train, test) index pairs: shuffled k-fold (stratified for classification where
+    every class has ``folds`` rows), or ``split="scaffold"``: whole Bemis-Murcko scaffold
+    groups in each fold (stratified by class where possible)."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+    stratify = (data.task == "classification"
+                and min(_class_counts(data.targets).values()) >= folds)
+    if split == "scaffold":
+        groups = scaffold_groups(data.molecules)
+        if len(set(groups)) < folds:
+            raise CommandError(f"--split scaffold: the molecules have {len(set(groups))} "
+                               f"scaffolds, fewer than the {folds} folds")
+        splitter = (StratifiedGroupKFold(folds, shuffle=True, random_state=seed) if stratify
+                    else GroupKFold(folds, shuffle=True, random_state=seed))
+        return list(splitter.split(data.molecules, data.targets, groups))
+    splitter = (StratifiedKFold(folds, shuffle=True, random_state=seed) if stratify
+                else KFold(folds, shuffle=True, random_state=seed))
+    return list(splitter.split(data.molecules, data.targets))
+
+
+@dataclass
+class OutOfFold:
+    """Each training row's prediction by the fold model that did not see it."""
+
+    fold: list
+    prediction: list
+    proba: dict  # column name -> values
+
+
+def cross_validate(model, data: TrainingData, folds: int, seed: int, steps: Steps,
+                   split: str = "random") -> tuple[list[dict[str, float]], OutOfFold]:
+    """Metrics per fold (see :func:`cv_folds`), and every row's out-of-fold prediction."""
+    from sklearn.base import clone
+
+    n = len(data.molecules)
+    oof = OutOfFold([None] * n, [None] * n, {})
     scores = []
-    for k, (train, test) in enumerate(splitter.split(data.molecules, data.targets), 1):
+    for k, (train, test) in enumerate(cv_folds(data, folds, seed, split), 1):
         with steps.step(f"cross-validation fold {k}/{folds}"):
             fold = clone(model).set_params(bagger__progress=False)
             fold.fit([data.molecules[i] for i in train], [data.targets[i] for i in train])
-            scores.append(_evaluate(fold, [data.molecules[i] for i in test],
-                                    [data.targets[i] for i in test], data.task))
-    return scores
+            table = fold.predict_table([data.molecules[i] for i in test])
+            scores.append(_table_metrics(fold, table, [data.targets[i] for i in test], data.task))
+            for name in [c for c in table if c.startswith("proba_")]:
+                column = oof.proba.setdefault(name, [None] * n)
+                for i, value in zip(test, table[name]):
+                    column[i] = value
+            for i, value in zip(test, table.prediction):
+                oof.fold[i], oof.prediction[i] = k, _plain(value)
+    return scores, oof
+
+
+def write_out_of_fold(path: str, data: TrainingData, oof: OutOfFold, id_name: str | None) -> None:
+    """The out-of-fold predictions as CSV, one row per training row, written atomically."""
+    import pandas as pd
+
+    from milearn_core.persist import atomic_path
+
+    ids = data.ids or [f"row {k + 1}" for k in range(len(data.molecules))]
+    frame = pd.DataFrame({id_name or "row": ids,
+                          "smiles": [m if isinstance(m, str) else "" for m in data.molecules],
+                          "target": data.targets, "fold": oof.fold, "prediction": oof.prediction,
+                          **oof.proba})
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def _class_counts(labels: Sequence) -> dict:
@@ -269,15 +384,29 @@ def train(args) -> None:
     check_save_folder(args.out, args.force)  # refuse --out before minutes of fitting
     data = (_bundled(args.dataset, args.task or "regression") if args.dataset else
             read_training_table(path, args.smiles_column, args.target_column, args.task,
-                                args.id_column, input_limits(args)))
+                                args.id_column, input_limits(args), args.skip_bad_targets))
+    if args.oof and (data.test_molecules is not None or args.cv < 2):
+        raise CommandError("--oof needs cross-validation: a table (not a bundled set with a test "
+                           "split) and --cv 2 or more")
+    if args.oof and path and _same_file(args.oof, path):
+        raise CommandError(f"--oof {args.oof} is the training file; choose another file")
+    if data.bad_targets:
+        print(f"left out {len(data.bad_targets)} rows with a bad target (--skip-bad-targets): "
+              f"{_listed(data.bad_targets, 'row')}", file=sys.stderr)
     steps = Steps(args.quiet)
     model = _new_model(data.task, args)
+    note = expected_time_note(model, len(data.molecules), args.cv if data.test_molecules is None else 0)
+    if note and not args.quiet:
+        print(note, file=sys.stderr, flush=True)
     if data.test_molecules is None and args.cv > 1:
-        scores = cross_validate(model, data, args.cv, args.seed, steps)
+        scores, oof = cross_validate(model, data, args.cv, args.seed, steps, args.split)
         scores = [s for s in scores if s]
         if scores:
-            print(f"{args.cv}-fold cross-validation (shuffled, seed {args.seed}, "
+            print(f"{args.cv}-fold cross-validation ({args.split} split, seed {args.seed}, "
                   f"{len(data.molecules)} molecules): {format_metrics(scores)}")
+        if args.oof:
+            write_out_of_fold(args.oof, data, oof, args.id_column)
+            print(f"out-of-fold predictions written to {args.oof}")
     with steps.step(f"fitting the model on {len(data.molecules)} molecules"):
         model.fit(data.molecules, data.targets)
     failed = len(model.training_failures_) + data.skipped
@@ -288,6 +417,38 @@ def train(args) -> None:
         print(f"test set: {len(data.test_molecules)} molecules, {format_metrics([scores])}")
     model.save(args.out, overwrite=args.force)
     print(f"model saved to {args.out}")
+
+
+def _same_file(a: str, b: str) -> bool:
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+# Seconds per molecule of one fit, measured on this project's 2-core machine (README): the
+# attention network on fragment bags (2651 molecules: 345 s) and on conformer bags.
+_NETWORK_SECONDS = {"brics": 0.13, "recap": 0.13, "conformers": 0.6}
+
+
+def expected_time_note(model, n_molecules: int, folds: int) -> str | None:
+    """A line warning that fitting will take minutes, or None where it will not."""
+    from milearn_core import MILClassifier, MILRegressor
+
+    fits = 1 + (folds if folds > 1 else 0)
+    if isinstance(model.estimator, (MILClassifier, MILRegressor)):
+        seconds = _NETWORK_SECONDS.get(model.bagger.bag_type, 0.13) * n_molecules
+        kind = "a neural network"
+    else:  # kernel models: the kernel grows as n² (16 000 molecules: ~120 s)
+        seconds = 120.0 * (n_molecules / 16_000) ** 2
+        kind = "the kernel model"
+    if seconds * fits < 60:
+        return None
+    folds_text = f" ({fits} fits: {folds} folds and the final model)" if fits > 1 else ""
+    return (f"note: {kind} on {n_molecules} molecules takes about {seconds / 60:.0f} min per fit on "
+            f"2 cores{folds_text}; expect about {seconds * fits / 60:.0f} min in all")
 
 
 def _training_path(args) -> str | None:

@@ -89,6 +89,16 @@ def _train_parser(sub) -> None:
                    choices=["brics", "recap", "conformers"], help="how a molecule becomes a bag")
     t.add_argument("--cv", type=int, default=5, help="folds of the cross-validation run when the "
                    "data have no test split (shuffled, seeded by --seed; 0 or 1: none)")
+    t.add_argument("--split", choices=["random", "scaffold"], default="random",
+                   help="how the cross-validation folds are drawn: shuffled rows (random), or whole "
+                   "Bemis-Murcko scaffolds per fold (scaffold: closer to predicting new series)")
+    t.add_argument("--oof", metavar="FILE", help="write each training row's out-of-fold "
+                   "prediction (CSV: id or row, smiles, target, fold, prediction, probabilities)")
+    t.add_argument("--target-name", help="what the target is, e.g. 'logS' or 'hERG block'; "
+                   "shown on pictures and in reports")
+    t.add_argument("--units", help="the target's units, e.g. 'log mol/L'; shown with the name")
+    t.add_argument("--skip-bad-targets", action="store_true", help="leave out rows whose target is "
+                   "empty or not a number (they are listed) instead of stopping")
     t.add_argument("--search", choices=["stepwise"], help="tune the model's hyperparameters by a "
                    "stepwise search (seeded 5-fold CV on the training data; slower)")
     t.add_argument("--n-jobs", type=int, default=1, help="processes for bagging molecules")

@@ -17,7 +17,7 @@ from rdkit.Chem import rdMolDescriptors
 from .fragments import brics_fragments
 from .standardize import prepare_molecule
 
-__all__ = ["list_datasets", "load_dataset", "load_chembl_sample", "FragmentLogP",
+__all__ = ["dataset_target", "list_datasets", "load_dataset", "load_chembl_sample", "FragmentLogP",
            "make_fragment_logp"]
 
 
@@ -34,7 +34,9 @@ def list_datasets() -> list[str]:
 
 
 def load_dataset(name: str) -> pd.DataFrame:
-    """A bundled regression set as a DataFrame with columns ``smiles, target, split``.
+    """A bundled regression set as a DataFrame with columns ``smiles, target, split``; its
+    ``attrs`` hold ``target_name`` and ``units`` (:func:`dataset_target`), which a QSARModel
+    fitted on its ``target`` column picks up for pictures.
 
     ``"solubility"`` (log mol/L), ``"freesolv"`` (hydration free energy, kcal/mol) or a
     MoleculeACE set such as ``"CHEMBL204_Ki"`` (target = -log10 of the activity in nM). The
@@ -48,7 +50,23 @@ def load_dataset(name: str) -> pd.DataFrame:
     if not path.is_file():
         raise ValueError(f"unknown data set {name!r}; choose one of {list_datasets()}")
     with path.open() as fh:
-        return pd.read_csv(fh)
+        frame = pd.read_csv(fh)
+    frame.attrs.update(target_name=dataset_target(name)[0], units=dataset_target(name)[1])
+    return frame
+
+
+def dataset_target(name: str) -> tuple[str, str]:
+    """A bundled set's target name and units, as pictures and reports show them.
+
+    MoleculeACE targets are -log10 of the activity in nM (pK - 9: pKi 7 is -2), so larger is
+    more potent.
+    """
+    if name == "solubility":
+        return "logS", "log mol/L"
+    if name == "freesolv":
+        return "hydration free energy", "kcal/mol"
+    kind = name.rsplit("_", 1)[-1]
+    return f"-log10 {kind}", f"{kind} in nM; pK - 9"
 
 
 def load_chembl_sample(n: int | None = None) -> list[str]:

@@ -144,6 +144,15 @@ def probability_changes(estimator, bags) -> list[np.ndarray]:
     return out
 
 
+def _target_labels(target_name: str | None, units: str | None, y) -> tuple[str | None, str | None]:
+    """The name and units given, else those the targets carry in ``attrs`` (pandas)."""
+    if target_name is not None or units is not None:
+        return target_name, units
+    attrs = getattr(y, "attrs", None) or {}
+    name, unit = attrs.get("target_name"), attrs.get("units")
+    return (name if isinstance(name, str) else None), (unit if isinstance(unit, str) else None)
+
+
 def detect_task(y) -> str:
     """The task labels ask for: "classification" or "regression".
 
@@ -224,7 +233,9 @@ class QSARModel(BaseEstimator):
         unscaled counts keep additive contributions per atom environment).
     target_name, units : str, optional
         What is predicted and its units (e.g. "logS", "log mol/L"), shown on colour bars,
-        legends and reports; default "prediction" and none.
+        legends and reports. Default: those the targets carry (a bundled data set's
+        ``target`` column, see :func:`qsarmil.data.dataset_target`), else "prediction" and
+        none; ``target_name_`` and ``units_`` hold what the fitted model uses.
     search : {None, "stepwise"}
         "stepwise": tune the estimator's hyperparameters with :class:`~milearn_core.StepwiseSearchCV`
         (its default grid for the model family, 5 seeded folds) on the training molecules and
@@ -335,6 +346,7 @@ class QSARModel(BaseEstimator):
         if self.search not in (None, "stepwise"):
             raise ValueError(f"search must be None or 'stepwise', got {self.search!r}")
         smiles = _molecule_list(smiles)
+        self.target_name_, self.units_ = _target_labels(self.target_name, self.units, y)
         y = _checked_targets(y, len(smiles), "auto")
         task = self._resolve_task(y)
         y = _checked_targets(y, len(smiles), task)
@@ -588,13 +600,19 @@ class QSARModel(BaseEstimator):
             raise MoleculeError(f"row 0 ({items[0]!r}): {out[0].error}")
         return out[0] if single else out
 
+    def _target_name(self) -> str | None:
+        return getattr(self, "target_name_", self.target_name)
+
+    def _units(self) -> str | None:
+        return getattr(self, "units_", self.units)
+
     def _contribution_scale(self) -> tuple[str, str]:
         """What explanations' contributions add up to, and its units: the target for
         regressors; the log-odds of a class for classifiers with exact contributions."""
         if self.task_ == "regression" or not hasattr(self.estimator_, "instance_contributions"):
-            return self.target_name or "prediction", self.units or ""
+            return self._target_name() or "prediction", self._units() or ""
         classes = self.estimator_.classes_
-        what = f"{self.target_name} = " if self.target_name else "class "
+        what = f"{self._target_name()} = " if self._target_name() else "class "
         if len(classes) == 2:
             return f"log-odds of {what}{classes[1]}", ""
         return "log-odds of the predicted class", ""
@@ -645,7 +663,7 @@ class QSARModel(BaseEstimator):
                 "scale_features": self.scale_features, "bagger": self.bagger_.get_params(),
                 "estimator_file": ESTIMATOR_FILE,
                 "domain_file": DOMAIN_FILE if domain else None,
-                "target_name": self.target_name, "units": self.units,
+                "target_name": self._target_name(), "units": self._units(),
                 "n_training_molecules": self._training_size(domain)}
 
     def _training_size(self, domain: ApplicabilityDomain | None) -> int | None:
@@ -695,6 +713,7 @@ class QSARModel(BaseEstimator):
                     target_name=config.get("target_name"), units=config.get("units"))
         model.bagger_ = bagger
         model.task_ = config["task"]
+        model.target_name_, model.units_ = config.get("target_name"), config.get("units")
         model.estimator_ = load_model(plain_file(path, config["estimator_file"]), device=device)
         if is_classifier(model.estimator_) != (config["task"] == "classification"):
             raise ModelFileError(f"{path}: a {type(model.estimator_).__name__} cannot serve task "
