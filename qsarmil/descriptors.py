@@ -32,6 +32,7 @@ from rdkit import Chem, RDConfig, RDLogger
 from rdkit.Chem import ChemicalFeatures, Descriptors, rdFingerprintGenerator, rdMolDescriptors
 
 from .conformers import TimeLimit
+from .custom_descriptors import custom_name, describe_custom, is_custom
 
 __all__ = ["COUNT_FINGERPRINTS", "DESCRIPTORS_2D", "DESCRIPTORS_3D", "SUMMABLE_OVER_FRAGMENTS",
            "WHOLE_OVER_FRAGMENTS", "cap_dummies", "describe_fragment", "describe_fragments_sparse",
@@ -277,10 +278,10 @@ DUMMY_HANDLING = {"keep": keep_dummies, "cap": cap_dummies}
 def _check_fragment_args(kinds: Sequence[str], dummy_atoms: str, parent, atoms) -> None:
     if dummy_atoms not in DUMMY_HANDLING:
         raise ValueError(f"dummy_atoms must be 'keep' or 'cap', got {dummy_atoms!r}")
-    unknown = [k for k in kinds if k not in DESCRIPTORS_2D]
+    unknown = [k for k in kinds if not is_custom(k) and k not in DESCRIPTORS_2D]
     if unknown:
         raise ValueError(f"unknown 2-D descriptor set {unknown[0]!r}; choose from {sorted(DESCRIPTORS_2D)}")
-    needs_parent = sorted(_PARENT_SETS & set(kinds))
+    needs_parent = sorted(_PARENT_SETS & {k for k in kinds if isinstance(k, str)})
     if needs_parent and (parent is None or atoms is None):
         raise ValueError(f"the {needs_parent[0]!r} descriptors need the parent molecule and the "
                          "fragment's atom indices")
@@ -288,7 +289,17 @@ def _check_fragment_args(kinds: Sequence[str], dummy_atoms: str, parent, atoms) 
 
 def _cut_out(mol: Chem.Mol, kinds: Sequence[str], dummy_atoms: str) -> Chem.Mol | None:
     # Only the sets that describe the fragment cut out need its cut points handled.
-    return None if set(kinds) <= _PARENT_SETS else DUMMY_HANDLING[dummy_atoms](mol)
+    return None if all(k in _PARENT_SETS for k in kinds) else DUMMY_HANDLING[dummy_atoms](mol)
+
+
+def _dense_set(kind, capped: Chem.Mol | None, parent, atoms, radius: int, size: int
+               ) -> tuple[np.ndarray, list[str]]:
+    """One fragment's values of one set (named or custom), non-finite values set to 0."""
+    if is_custom(kind):
+        values = describe_custom(kind, capped, parent, atoms)
+        return _finite(values, lambda: [f"{custom_name(kind)}_{i}" for i in range(len(values))])
+    return _finite(DESCRIPTORS_2D[kind](capped, parent, atoms, radius, size),
+                   lambda: descriptor_names(kind, radius, size))
 
 
 def describe_fragment(mol: Chem.Mol, kinds: Sequence[str], radius: int = 2, size: int = 2048,
@@ -304,8 +315,7 @@ def describe_fragment(mol: Chem.Mol, kinds: Sequence[str], radius: int = 2, size
     capped = _cut_out(mol, kinds, dummy_atoms)
     parts, issues = [], []
     for kind in kinds:
-        values, bad = _finite(DESCRIPTORS_2D[kind](capped, parent, atoms, radius, size),
-                              lambda k=kind: descriptor_names(k, radius, size))
+        values, bad = _dense_set(kind, capped, parent, atoms, radius, size)
         parts.append(values)
         issues += bad
     return (parts[0] if len(parts) == 1 else np.concatenate(parts, dtype=np.float64)), issues
@@ -333,8 +343,7 @@ def describe_fragments_sparse(fragments: Sequence, parent: Chem.Mol, kinds: Sequ
                 items = _COUNT_FINGERPRINTS[kind](capped, parent, frag.atoms, radius, size)
                 cols, values, n = np.fromiter(items, np.int64), np.fromiter(items.values(), np.float32), size
             else:
-                dense, bad = _finite(DESCRIPTORS_2D[kind](capped, parent, frag.atoms, radius, size),
-                                     lambda kind=kind: descriptor_names(kind, radius, size))
+                dense, bad = _dense_set(kind, capped, parent, frag.atoms, radius, size)
                 cols, n = np.flatnonzero(dense), len(dense)
                 values = dense[cols]
                 issues += [f"instance {k}: {name}" for name in bad]

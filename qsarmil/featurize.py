@@ -20,6 +20,7 @@ from .conformers import (
     TimeLimitError,
     generate_conformers,
 )
+from .custom_descriptors import is_custom, probe_width
 from .descriptors import (
     COUNT_FINGERPRINTS,
     DESCRIPTORS_2D,
@@ -30,6 +31,7 @@ from .descriptors import (
     describe_fragment,
     describe_fragments_sparse,
     describe_summed,
+    descriptor_names,
 )
 from .fragments import atom_partition, fragment_molecule
 from .standardize import Failure, MoleculeError, parse_molecule, prepare_molecule
@@ -293,14 +295,18 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         kinds = self.descriptors or _DEFAULT_DESCRIPTORS[family]
         kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
         allowed = DESCRIPTORS_3D if family == "conformers" else DESCRIPTORS_2D
-        unknown = [k for k in kinds if k not in allowed]
+        custom = [k for k in kinds if is_custom(k)]
+        if custom and family == "conformers":
+            raise ValueError("custom descriptors describe fragments; conformer bags take only "
+                             f"named sets from {sorted(DESCRIPTORS_3D)}")
+        unknown = [k for k in kinds if not is_custom(k) and k not in allowed]
         if unknown:
             raise ValueError(f"descriptors {unknown} do not apply to {self.bag_type} bags; "
                              f"choose from {sorted(allowed)}")
         if self.sparse not in (True, False, "auto"):
             raise ValueError(f"sparse must be True, False or 'auto', got {self.sparse!r}")
         _check_limits(self.max_heavy_atoms, self.max_smiles_length, self.time_limit)
-        counts_only = set(kinds) <= set(COUNT_FINGERPRINTS)  # Morgan counts: mostly zeros
+        counts_only = all(k in COUNT_FINGERPRINTS for k in kinds)  # counts: mostly zeros
         sparse = counts_only if self.sparse == "auto" else bool(self.sparse)
         return {
             "bag_type": self.bag_type, "descriptors": kinds, "standardize": self.standardize,
@@ -328,6 +334,15 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         """
         return self._transform(X, summed=False)
 
+    def n_features(self) -> int:
+        """Values per instance, from the settings alone: nothing is bagged (count fingerprints
+        are ``morgan_size`` wide; a custom set is measured on ethanol)."""
+        config = self._config()
+        size, radius = config["morgan_size"], config["morgan_radius"]
+        return sum(probe_width(kind) if is_custom(kind)
+                   else size if kind in COUNT_FINGERPRINTS
+                   else len(descriptor_names(kind, radius)) for kind in config["descriptors"])
+
     def summable(self) -> bool:
         """Whether :meth:`transform_summed` can sum the bags without building fragments.
 
@@ -338,7 +353,7 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         """
         config = self._config()
         return (config["bag_type"] != "conformers" and not config["include_whole"]
-                and set(config["descriptors"]) <= set(SUMMABLE_OVER_FRAGMENTS))
+                and all(k in SUMMABLE_OVER_FRAGMENTS for k in config["descriptors"]))
 
     def transform_summed(self, X) -> list[np.ndarray]:
         """Each molecule's bag summed into one instance, without building its fragments.
@@ -376,7 +391,12 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
             results = Parallel(n_jobs=self.n_jobs, return_as="generator", batch_size="auto")(
                 delayed(_bag_one)(item, i, config) for i, item in enumerate(items))
         bags, provenance, failures = [], [], []
+        width = self.n_features() if any(is_custom(k) for k in config["descriptors"]) else None
         for result in tqdm(results, total=len(items), disable=not show, desc="bagging molecules"):
+            if width is not None and not isinstance(result, Failure) and result[0].shape[1] != width:
+                result = Failure(result[1].index, _input_text(items[result[1].index]),
+                                 f"the descriptors gave {result[0].shape[1]} values per fragment, "
+                                 f"not {width} (a custom descriptor's length varies)")
             if isinstance(result, Failure):
                 if self.strict:
                     raise BaggingError(f"row {result.index} ({result.input!r}): {result.reason}")

@@ -34,6 +34,7 @@ from milearn_core import (
 from milearn_core.nn import INSTANCE_POOLINGS
 from milearn_core.persist import ModelFileError, atomic_path, new_file_mode
 
+from .custom_descriptors import is_custom, save_custom
 from .domain import ApplicabilityDomain
 from .featurize import MoleculeBagger
 from .model_folder import (
@@ -66,8 +67,16 @@ _MAX_CLASSES_BY_GUESS = 10  # whole-number labels with 3..10 values: classes or 
 REGRESSION_FRAGMENT_DESCRIPTORS = ("morgan_atoms", "atompair_parent")
 
 
-def default_estimator(task: str, bag_type: str = "brics"):
-    """The default estimator per task and bag type (measurements in the README)."""
+def default_estimator(task: str, bag_type: str = "brics", counts: bool = True):
+    """The default estimator per task and bag type (measurements in the README).
+
+    ``counts=False``: fragment descriptors that are not all counts (RDKit 2-D, pharmacophores,
+    your own): the MinMax kernel compares counts only, so the linear kernel alone (ridge on
+    the summed instances, contributions still exact).
+    """
+    if not counts and bag_type != "conformers" and task in ("regression", "classification"):
+        return (BagKernelRegressor(kernels=("linear",)) if task == "regression"
+                else BagKernelClassifier(kernels=("linear",)))
     if task == "regression":
         if bag_type == "conformers":
             # A property does not grow with the number of conformers: attention picks the key
@@ -272,6 +281,10 @@ class QSARModel(BaseEstimator):
         self.units = units
         self.search = search
 
+    def _default_counts(self) -> bool:
+        """Whether the default recipe's descriptors are counts (left at None, they will be)."""
+        return self.bagger_.descriptors is None or self.bagger_._config()["counts_only"]
+
     def _wants_scaling(self) -> bool:
         if self.scale_features != "auto":
             return bool(self.scale_features)
@@ -352,7 +365,8 @@ class QSARModel(BaseEstimator):
         y = _checked_targets(y, len(smiles), task)
         self.bagger_ = clone(self.bagger) if self.bagger is not None else MoleculeBagger()
         self.estimator_ = (clone(self.estimator) if self.estimator is not None
-                           else default_estimator(task, self.bagger_.bag_type))
+                           else default_estimator(task, self.bagger_.bag_type,
+                                                  self._default_counts()))
         if (isinstance(self.estimator_, (BagKernelRegressor, BagKernelClassifier))
                 and self.bagger_.descriptors is None
                 and self.bagger_.bag_type != "conformers"):
@@ -659,8 +673,14 @@ class QSARModel(BaseEstimator):
             "mean": self.scaler_.transformer_.mean_.tolist(),
             "scale": self.scaler_.transformer_.scale_.tolist()}
         domain = getattr(self, "domain_", None)
+        bagger = self.bagger_.get_params()
+        kinds = self.bagger_._config()["descriptors"]
+        widths: dict[str, int] = {}
+        if any(is_custom(k) for k in kinds):  # saved by name and width only, never as code
+            bagger["descriptors"], widths = save_custom(kinds)
         return {"format": FORMAT, "version": VERSION, "task": self.task_, "scaler": scaler,
-                "scale_features": self.scale_features, "bagger": self.bagger_.get_params(),
+                "scale_features": self.scale_features, "bagger": bagger,
+                "custom_widths": widths,
                 "estimator_file": ESTIMATOR_FILE,
                 "domain_file": DOMAIN_FILE if domain else None,
                 "target_name": self._target_name(), "units": self._units(),
@@ -687,8 +707,13 @@ class QSARModel(BaseEstimator):
             tmp.write_text(json.dumps(config, indent=2))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "cpu") -> QSARModel:
+    def load(cls, path: str | os.PathLike, device: str = "cpu",
+             custom_descriptors: dict | None = None) -> QSARModel:
         """Load a model saved with :meth:`save`.
+
+        A model trained with custom descriptors (callables or transformers) saved only their
+        names and widths; pass the same objects again as ``custom_descriptors={name: obj}``
+        (the message of a load without them names each).
 
         Only the files :meth:`save` writes are read, each checked (see
         :mod:`milearn_core.persist` and :meth:`ApplicabilityDomain.from_dict`); nothing in the
@@ -706,7 +731,7 @@ class QSARModel(BaseEstimator):
         path = Path(path)
         config = read_config(path)
         try:
-            bagger = checked_bagger(config["bagger"])
+            bagger = checked_bagger(config["bagger"], config.get("custom_widths"), custom_descriptors)
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: bagger settings not understood ({exc})") from None
         model = cls(bagger=clone(bagger), task=config["task"], scale_features=config["scale_features"],

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from milearn_core import BagStandardScaler
 from milearn_core.persist import ModelFileError
 
-from .descriptors import COUNT_FINGERPRINTS, descriptor_names
+from .custom_descriptors import CUSTOM_PREFIX, restore_custom
 from .domain import ApplicabilityDomain
 from .featurize import MoleculeBagger
 
@@ -30,8 +30,9 @@ __all__ = ["bagger_n_features", "check_feature_counts", "check_save_folder", "ch
 
 FORMAT = "qsarmil.QSARModel"
 # 2: the estimator is a milearn_core safetensors file (1 also allowed skops); 3: domain.json,
-# target_name and units; 4: n_training_molecules (caps the domain's size)
-VERSION = 4
+# target_name and units; 4: n_training_molecules (caps the domain's size); 5: custom_widths
+# (the name and width of each custom descriptor set; the objects themselves are never saved)
+VERSION = 5
 CONFIG_FILE, ESTIMATOR_FILE, LEGACY_ESTIMATOR_FILE = ("qsarmil.json", "estimator.safetensors",
                                                          "estimator.skops")
 DOMAIN_FILE = "domain.json"
@@ -43,7 +44,9 @@ _MAX_NAME_LENGTH = 200  # target_name, units
 _KEYS_V2 = frozenset({"format", "version", "task", "scaler", "scale_features", "bagger",
                       "estimator_file"})
 _KEYS_V3 = _KEYS_V2 | {"domain_file", "target_name", "units"}
-_KEYS = {1: _KEYS_V2, 2: _KEYS_V2, 3: _KEYS_V3, 4: _KEYS_V3 | {"n_training_molecules"}}
+_KEYS = {1: _KEYS_V2, 2: _KEYS_V2, 3: _KEYS_V3, 4: _KEYS_V3 | {"n_training_molecules"},
+         5: _KEYS_V3 | {"n_training_molecules", "custom_widths"}}
+_MAX_CUSTOM_SETS, _MAX_CUSTOM_WIDTH = 32, 2**20
 # The files save writes; an entry of one of these names that is not a regular file (a link, a
 # folder) is refused rather than replaced.
 _SAVED_FILES = (CONFIG_FILE, ESTIMATOR_FILE, DOMAIN_FILE)
@@ -136,6 +139,12 @@ def read_config(path: Path) -> dict:
                                  f"characters")
     if version >= 4:
         _check_training_size(file, config["n_training_molecules"], config["domain_file"])
+    widths = config.get("custom_widths", {})
+    if not isinstance(widths, dict) or len(widths) > _MAX_CUSTOM_SETS or not all(
+            isinstance(k, str) and 0 < len(k) <= _MAX_NAME_LENGTH and not isinstance(v, bool)
+            and isinstance(v, int) and 1 <= v <= _MAX_CUSTOM_WIDTH for k, v in widths.items()):
+        raise ModelFileError(f"{path}: custom_widths must map at most {_MAX_CUSTOM_SETS} names to "
+                             f"widths in [1, {_MAX_CUSTOM_WIDTH}]")
     return config
 
 
@@ -191,8 +200,11 @@ def plain_file(folder: Path, name: str) -> Path:
     return file
 
 
-def checked_bagger(params) -> MoleculeBagger:
-    """A MoleculeBagger from saved settings: known names, plain JSON values, valid together."""
+def checked_bagger(params, custom_widths: dict | None = None, custom: dict | None = None
+                   ) -> MoleculeBagger:
+    """A MoleculeBagger from saved settings: known names, plain JSON values, valid together.
+    Saved custom descriptor sets (``"custom:NAME"``, one per ``custom_widths`` entry) are
+    replaced by the objects in ``custom`` (see :func:`qsarmil.custom_descriptors.restore_custom`)."""
     if not isinstance(params, dict):
         raise TypeError("not a JSON object")
     names = set(MoleculeBagger._get_param_names())
@@ -209,6 +221,16 @@ def checked_bagger(params) -> MoleculeBagger:
                                   or not 0 <= value <= high):
             raise ValueError(f"{key} = {value!r} is not a number in [0, {high}]")
     params = {"strip_salts": False, **params}  # saved before salts were stripped: as trained
+    kinds = params.get("descriptors")
+    named = [k[len(CUSTOM_PREFIX):] for k in (kinds if isinstance(kinds, list) else [kinds])
+             if isinstance(k, str) and k.startswith(CUSTOM_PREFIX)]
+    if sorted(named) != sorted(custom_widths or {}):
+        raise ValueError(f"custom descriptors {named} do not match custom_widths "
+                         f"{sorted(custom_widths or {})}")
+    if named:
+        params["descriptors"] = restore_custom(kinds, custom_widths, custom)
+    elif custom:
+        raise ValueError(f"custom descriptors {sorted(custom)} were given but the model uses none")
     bagger = MoleculeBagger(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
     bagger.set_params(n_jobs=1, progress="auto", strict=False)  # the machine's choice, not the file's
     bagger._config()
@@ -218,10 +240,7 @@ def checked_bagger(params) -> MoleculeBagger:
 def bagger_n_features(bagger: MoleculeBagger) -> int:
     """Features per instance the bagger makes, from its settings alone (nothing is bagged, and
     count fingerprints are sized by ``morgan_size`` without listing their columns)."""
-    config = bagger._config()
-    return sum(config["morgan_size"] if kind in COUNT_FINGERPRINTS
-               else len(descriptor_names(kind, config["morgan_radius"]))
-               for kind in config["descriptors"])
+    return bagger.n_features()
 
 
 def check_feature_counts(path: Path, bagger: MoleculeBagger, estimator: object) -> None:

@@ -15,11 +15,11 @@ from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv, cross_val_score
 
-from milearn_core import BagWrapper, MILClassifier
+from milearn_core import BagKernelClassifier, BagWrapper, MILClassifier
 from milearn_core.persist import ModelFileError
 from qsarmil import MoleculeBagger, QSARModel, load_dataset
 from qsarmil.data import load_chembl_sample
-from qsarmil.model import detect_task
+from qsarmil.model import default_estimator, detect_task
 from qsarmil.report import render_report
 
 CHLORO = Chem.MolFromSmarts("[Cl]")
@@ -45,11 +45,12 @@ def chloro():
 
 @pytest.fixture(scope="module")
 def network():
-    """The default classifier (an attention network), fitted on text labels with task='auto'."""
+    """An attention network (the default for conformer bags), fitted on text labels with
+    task='auto'."""
     data = load_dataset("solubility").head(40)
     y = np.where(data.target > data.target.median(), "soluble", "insoluble")
     bagger = MoleculeBagger(morgan_size=256, progress=False)
-    model = QSARModel(bagger=bagger, estimator=None)
+    model = QSARModel(bagger=bagger, estimator=MILClassifier(random_state=0))
     model.fit(data.smiles, y)
     return model, list(data.smiles[:10])
 
@@ -93,11 +94,14 @@ def test_explicit_task_and_estimator():
         QSARModel(task="ranking").fit(smiles, y)
 
 
-def test_text_labels_fit_the_default_classifier(network):
-    model, smiles = network
-    assert model.task_ == "classification" and isinstance(model.estimator_, MILClassifier)
+def test_text_labels_fit_the_default_classifier():
+    data = load_dataset("solubility").head(40)
+    y = np.where(data.target > data.target.median(), "soluble", "insoluble")
+    model = QSARModel(bagger=MoleculeBagger(progress=False)).fit(data.smiles, y)
+    assert model.task_ == "classification" and isinstance(model.estimator_, BagKernelClassifier)
     assert model.classes_.tolist() == ["insoluble", "soluble"]
-    assert set(model.predict(smiles)) <= {"insoluble", "soluble"}
+    assert set(model.predict(data.smiles)) <= {"insoluble", "soluble"}
+    assert isinstance(default_estimator("classification", "conformers"), MILClassifier)
 
 
 # --- probabilities, predictions and failed rows -----------------------------------------------

@@ -35,11 +35,12 @@ _BLOCK = 256  # rows of the second matrix expanded to dense at a time
 _OFFSET = 100.0  # the linear kernel's constant: an intercept penalised 1/_OFFSET as much
 
 
-def _nonnegative_csr(X, what: str) -> sp.csr_matrix:
+def _nonnegative_csr(X, what: str, check: bool = True) -> sp.csr_matrix:
+    """``X`` as float64 CSR; with ``check``, refuse negative values (the MinMax kernel's)."""
     X = sp.csr_matrix(X, dtype=np.float64)
     X.sum_duplicates()
     X.eliminate_zeros()
-    if X.nnz and X.data.min() < 0:
+    if check and X.nnz and X.data.min() < 0:
         raise ValueError(f"the MinMax kernel needs nonnegative features; {what} has "
                          f"{X.data.min():g}")
     return X
@@ -209,8 +210,8 @@ def _check_state(model) -> None:
     data = check_array(model.train_data_, "train_data_", "f", (nnz,))
     if nnz and (indices.min() < 0 or indices.max() >= n_features):
         raise StateError("train_indices_ out of range")
-    if not np.all(np.isfinite(data) & (data >= 0)):
-        raise StateError("train_data_ must be finite and nonnegative")
+    if not np.all(np.isfinite(data)) or (KERNELS[model.kernel_][0] and nnz and data.min() < 0):
+        raise StateError("train_data_ must be finite, and nonnegative for the MinMax kernel")
     dual = check_array(model.dual_coef_, "dual_coef_", "f",
                        (n_train,) + (None,) * (np.ndim(model.dual_coef_) - 1))
     coef = check_array(model.linear_coef_, "linear_coef_", "f", (None,) * np.ndim(model.linear_coef_))
@@ -242,7 +243,8 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
         sample weights (``single``: one output, stored 1-D); returns the rows the choice was
         made on and their leave-one-out scores (out-of-fold values for calibration)."""
         kernels, alphas = self._checked_params()
-        sums = _nonnegative_csr(_bag_sums(pack_bags(bags)), "the training bags")
+        minmax = any(KERNELS[k][0] for k in kernels)
+        sums = _nonnegative_csr(_bag_sums(pack_bags(bags)), "the training bags", check=minmax)
         mean_y = (Y.mean(axis=0) if weights is None
                   else weights @ Y / weights.sum())
         # The linear kernel's scale: the mean squared norm of all training bags.
@@ -297,7 +299,7 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
     def _bags(self, X) -> tuple[list, sp.csr_matrix]:
         check_is_fitted(self, "dual_coef_")
         bags = _check(X, self.n_features_in_)
-        return bags, _nonnegative_csr(_bag_sums(pack_bags(bags)), "the bags")
+        return bags, _nonnegative_csr(_bag_sums(pack_bags(bags)), "the bags", check=self._uses_minmax())
 
     def _scores(self, X) -> np.ndarray:
         """Bag scores: intercept + MinMax part + linear part."""
@@ -391,7 +393,8 @@ class BagKernelRegressor(RegressorMixin, _BagKernelModel):
 
     Notes
     -----
-    Features must be nonnegative (counts). With the MinMax kernel, predictions far from the
+    The MinMax kernel needs nonnegative features (counts); the linear kernel takes any. With
+    the MinMax kernel, predictions far from the
     training data return to the mean instead of growing with the counts.
     """
 

@@ -490,8 +490,9 @@ def test_linked_or_missing_model_files_are_refused(tmp_path, qsar_folder, name):
 
 
 @pytest.mark.parametrize("changes", [{"target_name": ["x"]}, {"units": "u" * 201},
-                                     {"version": 2}, {"version": 3}, {"version": 5}])
-def test_version_3_and_4_keys_are_checked(tmp_path, qsar_folder, changes):
+                                     {"version": 2}, {"version": 3}, {"version": 4}, {"version": 6},
+                                     {"custom_widths": []}, {"custom_widths": {"f": 0}}])
+def test_version_3_to_5_keys_are_checked(tmp_path, qsar_folder, changes):
     _, folder, _ = qsar_folder
     with pytest.raises(ModelFileError):
         QSARModel.load(_copy_with(folder, tmp_path, **changes))
@@ -502,7 +503,7 @@ def test_folders_saved_before_the_domain_load_without_it(tmp_path, qsar_folder, 
     model, folder, smiles = qsar_folder
     target = _copy_with(folder, tmp_path, version=version)
     config = json.loads((target / "qsarmil.json").read_text())
-    for key in ("domain_file", "target_name", "units", "n_training_molecules"):
+    for key in ("domain_file", "target_name", "units", "n_training_molecules", "custom_widths"):
         del config[key]
     (target / "qsarmil.json").write_text(json.dumps(config))
     (target / "domain.json").unlink()

@@ -57,7 +57,7 @@ def _as_version_3(folder: Path) -> None:
     """Make ``folder`` look saved before n_training_molecules was recorded."""
     def change(config):
         config["version"] = 3
-        del config["n_training_molecules"]
+        del config["n_training_molecules"], config["custom_widths"]
     _edit_json(folder / "qsarmil.json", change)
 
 
