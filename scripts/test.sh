@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup-env.sh), make sure Debian's chromium is there for the browser tests,
-# then run the whole test suite (ruff included). Extra arguments go to pytest.
+# then run the whole test suite (ruff included) on every core. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-env.sh
@@ -13,4 +13,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "test: chromium not found and not root; the browser tests will be skipped"
   fi
 fi
-exec .venv/bin/python -m pytest "$@"
+# Tests run on every core (pytest-xdist), a file per worker at a time: module fixtures are built
+# once, and the Dask, chromium and notebook tests each keep to one worker.
+exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"

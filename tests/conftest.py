@@ -66,6 +66,18 @@ def count_case():
     return count
 
 
+def pytest_sessionfinish(session):
+    """Under pytest-xdist a worker hands its case counts to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["generated_cases"] = dict(_CASES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    _CASES.update(getattr(node, "workeroutput", {}).get("generated_cases", {}))
+
+
 def pytest_terminal_summary(terminalreporter):
     if not _CASES:
         return

@@ -12,6 +12,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # deselect with -m 'not slow' for a quick loop
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

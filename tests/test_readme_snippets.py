@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # deselect with -m 'not slow' for a quick loop
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
@@ -102,6 +104,7 @@ SHELL_FILES = """
 from rdkit import Chem
 from qsarmil import load_dataset
 import gzip
+
 ace = load_dataset("CHEMBL2835_Ki").head(40).reset_index(drop=True)
 table = ace.rename(columns={"smiles": "SMILES", "target": "pIC50"})[["SMILES", "pIC50"]]
 table.to_csv("data.csv", index=False)
