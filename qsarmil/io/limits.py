@@ -51,6 +51,10 @@ class Limits:
         Any other workbook part read whole (workbook, relationships, styles), unpacked.
     max_zip_members : int
         Members of a workbook.
+    max_markup_bytes : int
+        One XML tag (its attributes included), comment, processing instruction or declaration
+        of a workbook part, as bytes. The XML parser holds an unfinished one whole and scans it
+        again each time more bytes arrive, so a long one costs time by its square.
     """
 
     max_cell_chars: int = 1024**2
@@ -63,6 +67,7 @@ class Limits:
     max_shared_strings: int = 8_000_000
     max_part_bytes: int = 32 * 1024**2
     max_zip_members: int = 10_000
+    max_markup_bytes: int = 4 * 1024**2
 
     def __post_init__(self):
         for f in fields(self):

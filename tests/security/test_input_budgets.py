@@ -10,6 +10,8 @@ import sys
 import pytest
 from cli_support import run
 from hostile_files import (
+    MAIN_NS,
+    REL_NS,
     compressed,
     inline,
     repeated,
@@ -119,6 +121,28 @@ def xlsx_empty_rows(tmp):  # 1.2 million <row/>: nothing kept, each counted towa
     return write_xlsx(tmp / "empty.xlsx", [row(1, inline("A1", "smiles")), *(["<row/>" * 100_000] * 12)])
 
 
+def xlsx_huge_attribute(tmp):  # one 60 MB attribute (expat rescans an unfinished tag: 52 s)
+    return write_xlsx(tmp / "attribute.xlsx", [row(1, inline("A1", "smiles")), '<row r="2" spans="',
+                                               *repeated("x" * 4096, 60 * MIB), '"/>'])
+
+
+def xlsx_many_attributes(tmp):  # one row tag with 500 000 attributes (a dict of them: 1.2 GB)
+    return write_xlsx(tmp / "attributes.xlsx", [row(1, inline("A1", "smiles")), "<row r=\"2\" ", *(
+        " ".join(f'a{k}="1"' for k in range(j, j + 10_000)) + " " for j in range(0, 500_000, 10_000)),
+        "/>"])
+
+
+def xlsx_huge_comment(tmp):  # a 20 MB comment in the shared strings
+    return write_xlsx(tmp / "comment.xlsx", row(1, '<c r="A1" t="s"><v>0</v></c>'),
+                      ["<si><t>smiles</t></si><!--", *repeated("x" * 4096, 20 * MIB), "-->"])
+
+
+def xlsx_huge_workbook_tag(tmp):  # a 10 MB processing instruction in the workbook part
+    return write_xlsx(tmp / "workbook.xlsx", row(1, inline("A1", "smiles")), workbook=[
+        f'<workbook xmlns="{MAIN_NS}" xmlns:r="{REL_NS}"><?x ', *repeated("x" * 4096, 10 * MIB),
+        '?><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>'])
+
+
 # The ratio bomb is read with a small floor and ratio: with the defaults it would be 16M rows
 # scored before the budget ends the read.
 SMALL_BUDGET = {"gz_ratio": ["--limit", "expansion_floor=1K", "--limit", "max_expansion=2"]}
@@ -138,6 +162,10 @@ BOMBS = {  # builder -> words in the message
     "gz_ratio": (gz_ratio, ["unpacks to more than", "max_expansion"]),
     "xlsx_shared_fanout": (xlsx_shared_fanout, ["characters in all, by cell", "max_expansion"]),
     "xlsx_empty_rows": (xlsx_empty_rows, ["sheet row 1048579 follows row 1", "max_row_gap"]),
+    "xlsx_huge_attribute": (xlsx_huge_attribute, ["'xl/worksheets/sheet1.xml'", "max_markup_bytes"]),
+    "xlsx_many_attributes": (xlsx_many_attributes, ["'xl/worksheets/sheet1.xml'", "max_markup_bytes"]),
+    "xlsx_huge_comment": (xlsx_huge_comment, ["'xl/sharedStrings.xml'", "max_markup_bytes"]),
+    "xlsx_huge_workbook_tag": (xlsx_huge_workbook_tag, ["'xl/workbook.xml'", "max_markup_bytes"]),
 }
 
 
@@ -155,7 +183,7 @@ def test_reader_refuses_the_bomb_naming_where_and_the_limit(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", ["gz_long_line", "sdf_gz_huge_property", "xlsx_huge_inline_string",
-                                  "xlsx_row_gap", "csv_wide_header", "gz_ratio"])
+                                  "xlsx_row_gap", "csv_wide_header", "gz_ratio", "xlsx_huge_attribute"])
 def test_predict_ends_a_bomb_in_one_line(small_model_dir, tmp_path, capsys, name):
     build, words = BOMBS[name]
     path = build(tmp_path)
@@ -195,7 +223,7 @@ def peak_of_reading(path):
 
 @pytest.mark.parametrize("name", ["gz_long_line", "sdf_gz_huge_property", "xlsx_huge_inline_string",
                                   "xlsx_wide_row", "csv_wide_header", "sdf_many_names", "gz_ratio",
-                                  "xlsx_shared_fanout"])
+                                  "xlsx_shared_fanout", "xlsx_many_attributes"])
 def test_reading_a_bomb_stays_far_under_a_gigabyte(tmp_path, name):
     outcome, peak_mb = peak_of_reading(BOMBS[name][0](tmp_path))
     assert outcome == "BudgetError"
