@@ -107,6 +107,7 @@ import gzip
 
 ace = load_dataset("CHEMBL2835_Ki").head(40).reset_index(drop=True)
 table = ace.rename(columns={"smiles": "SMILES", "target": "pIC50"})[["SMILES", "pIC50"]]
+table.insert(0, "ID", [f"C{i:03d}" for i in range(len(table))])
 table.to_csv("data.csv", index=False)
 with Chem.SDWriter("actives.sdf") as out:
     for i, row in ace.iterrows():
