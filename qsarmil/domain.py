@@ -196,13 +196,15 @@ class ApplicabilityDomain(BaseEstimator):
             Most training molecules the domain may hold (a model folder passes the number
             its model was trained on); at most :data:`MAX_MOLECULES` in any case.
 
-        Every size is checked against what ``state`` holds (each bit below ``n_bits``, the
-        number of fingerprints against ``max_molecules``) before any array is built.
-
         Raises
         ------
         ModelFileError
             If anything in ``state`` is missing, extra, of the wrong type or out of range.
+
+        Notes
+        -----
+        Every size is checked against what ``state`` holds (each bit below ``n_bits``, the
+        number of fingerprints against ``max_molecules``) before any array is built.
         """
         _check(isinstance(state, dict), "domain state must be an object")
         _check(set(state) == {"format", "version", "params", "fingerprints", "environments",

@@ -26,33 +26,41 @@ pytestmark = pytest.mark.slow  # deselect with -m 'not slow' for a quick loop
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
-# (heading above the block, start of its first line) -> why the block is not run here
+# (page, heading above the block, start of its first line) -> why the block is not run here
 EXEMPT = {
-    ("## Quick start", "# 1. set up and run the main job"):
+    ("README.md", "## Quick start", "# 1. set up and run the main job"):
         "sets up the environment and runs the whole test suite: this is what CI runs",
-    ("#### A full round trip", "# A training table and a query table"):
+    ("docs/getting-started.md", "## The two commands", "# 1. set up and run the main job"):
+        "the README's quick start, on the site",
+    ("docs/guide/batch-scoring.md", "### A full round trip", "# A training table and a query table"):
         "run as written by tests/test_readme.py, which also checks its output files",
-    ("## Tutorials", "source .venv/bin/activate"):
+    ("README.md", "## Tutorials", "source .venv/bin/activate"):
         "installs packages and starts a JupyterLab server; tests/test_tutorials.py runs the notebooks",
+    ("docs/getting-started.md", "## Tutorials", "source .venv/bin/activate"):
+        "the README's tutorials section, on the site",
 }
 
 
 def exempt(block) -> bool:
-    return any(block.heading == h and block.code.startswith(start) for h, start in EXEMPT)
+    return any((block.page, block.heading) == (page, h) and block.code.startswith(start)
+               for page, h, start in EXEMPT)
 
 
 @dataclass
 class Block:
     lang: str
-    section: str      # the enclosing "## " heading
+    section: str      # what runs in one interpreter: a README "## " section, or a docs page
     heading: str      # the nearest heading of any level
     code: str
     line: int
+    page: str = "README.md"
 
 
 
-def readme_blocks(text: str) -> list[Block]:
-    blocks, section, heading = [], "", ""
+def readme_blocks(text: str, page: str = "README.md") -> list[Block]:
+    """Python and bash blocks of a Markdown page. README sections run apart; a docs page runs
+    top to bottom in one interpreter (its section is the page)."""
+    blocks, section, heading = [], page, ""
     lines = text.splitlines()
     i = 0
     while i < len(lines):
@@ -62,18 +70,20 @@ def readme_blocks(text: str) -> list[Block]:
             end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
             if fence.group(1) in ("python", "bash"):
                 blocks.append(Block(fence.group(1), section, heading,
-                                    "\n".join(lines[i + 1:end]) + "\n", i + 1))
+                                    "\n".join(lines[i + 1:end]) + "\n", i + 1, page))
             i = end + 1
             continue
-        if re.match(r"#{2,4} ", line):
+        if re.match(r"#{1,4} ", line):
             heading = line.strip()
-            if line.startswith("## "):
+            if line.startswith("## ") and page == "README.md":
                 section = heading
         i += 1
     return blocks
 
 
-BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
+PAGES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
+BLOCKS = [b for path in PAGES
+          for b in readme_blocks(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))]
 RUN = [b for b in BLOCKS if not exempt(b)]
 PYTHON_SECTIONS = list(dict.fromkeys(b.section for b in RUN if b.lang == "python"))
 BASH = [b for b in RUN if b.lang == "bash"]
@@ -83,7 +93,10 @@ BASH = [b for b in RUN if b.lang == "bash"]
 KNIO_STAND_IN = """
 import sys, types
 import pandas as pd
-from qsarmil import load_dataset
+from qsarmil import QSARModel, load_dataset
+
+_train = load_dataset("solubility").head(40)   # the folder the round trip above saves
+QSARModel().fit(_train.smiles, _train.target).save("sol_model", overwrite=True)
 
 class _Table:                       # stand-in for knime.scripting.io.Table
     def __init__(self, df): self.df = df
@@ -125,8 +138,8 @@ with gzip.open("molecules.csv.gz", "wt") as out:
 
 # heading of the block -> code run just before it (Python) or Python run before the block (bash)
 SETUP = {
-    "#### A full round trip": KNIO_STAND_IN,   # the KNIME node body comes after the round trip
-    "### See why/bash": SHELL_FILES,           # `qsarmil train data.csv ...` needs data.csv etc.
+    "### A full round trip": KNIO_STAND_IN,    # the KNIME node body comes after the round trip
+    "# Batch scoring, Excel and KNIME/bash": SHELL_FILES,  # `qsarmil train data.csv ...` needs data.csv
 }
 
 
@@ -147,35 +160,38 @@ def run_python(code: str, cwd: Path, timeout: int = 600) -> subprocess.Completed
 
 
 def test_exemptions_name_real_blocks():
-    for heading, start in EXEMPT:
-        found = [b for b in BLOCKS if b.heading == heading and b.code.startswith(start)]
-        assert len(found) == 1, f"exempt block not found (or not unique) in README.md: {heading} {start}"
+    for page, heading, start in EXEMPT:
+        found = [b for b in BLOCKS
+                 if (b.page, b.heading) == (page, heading) and b.code.startswith(start)]
+        assert len(found) == 1, f"exempt block not found (or not unique) in {page}: {heading} {start}"
 
 
 def test_every_block_is_run_or_exempt():
     assert len(RUN) + len(EXEMPT) == len(BLOCKS)
     assert {b.lang for b in RUN} == {"python", "bash"}
-    assert {"## API tour", "## Chemistry"} <= set(PYTHON_SECTIONS)
+    assert {"docs/guide/engine.md", "docs/guide/chemistry.md", "docs/guide/explanations.md",
+            "## A first model"} <= set(PYTHON_SECTIONS)
 
 
-@pytest.mark.parametrize("section", PYTHON_SECTIONS)
+@pytest.mark.parametrize("section", PYTHON_SECTIONS, ids=lambda s: s.replace("## ", "README/"))
 def test_python_blocks_run(section, tmp_path):
     parts = []
     for block in (b for b in RUN if b.lang == "python" and b.section == section):
-        parts.append(f"# --- README.md line {block.line} ({block.heading})\n")
+        parts.append(f"# --- {block.page} line {block.line} ({block.heading})\n")
         parts.append(SETUP.get(block.heading, ""))
-        parts.append(f"print('README block at line {block.line} starts', flush=True)\n")
+        parts.append(f"print('{block.page} block at line {block.line} starts', flush=True)\n")
         parts.append(block.code)
     done = run_python("".join(parts), tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    if section == "## Chemistry":     # files the snippets promise
-        for name in ("mol.html", "report.html", "sol_model/qsarmil.json"):
-            assert (tmp_path / name).stat().st_size > 0, name
-    if section == "## API tour":
-        assert (tmp_path / "model.safetensors").stat().st_size > 0
+    promised = {"docs/guide/explanations.md": ("mol.html", "report.html"),   # files the snippets make
+                "docs/guide/chemistry.md": ("sol_model/qsarmil.json", "own_model/qsarmil.json"),
+                "docs/guide/engine.md": ("model.safetensors",),
+                "docs/getting-started.md": ("aspirin.svg",)}
+    for name in promised.get(section, ()):
+        assert (tmp_path / name).stat().st_size > 0, name
 
 
-@pytest.mark.parametrize("block", BASH, ids=lambda b: f"line{b.line}")
+@pytest.mark.parametrize("block", BASH, ids=lambda b: f"{b.page}:{b.line}")
 def test_bash_blocks_run(block, tmp_path):
     setup = SETUP.get(f"{block.heading}/bash")
     if setup:
