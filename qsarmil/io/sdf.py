@@ -33,8 +33,8 @@ def _sd_records(lines: Lines, limits: Limits) -> Iterator[_SDRecord]:
     start = 0
     lines.mark()
     for line in lines:
-        if line.startswith(DELIMITER):
-            yield _sd_record(lines.path, block, start, limits)
+        if line.startswith(DELIMITER):  # an empty record is where its delimiter is
+            yield _sd_record(lines.path, block, start if block else lines.number, limits)
             block = []
             lines.mark()
         else:

@@ -1,10 +1,12 @@
 """Table writers: CSV, TSV, XLSX and SDF, each written to a temp file and renamed when complete.
 
 Strings are written as text, also in XLSX (a cell starting with ``=`` stays text, never a
-formula). CSV/TSV cells are written as they are unless ``escape_formulas`` is asked for: then a
-text cell that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``,
-a tab or a carriage return, and not a plain number) gets a leading ``'``, as OWASP advises for
-CSV injection. That changes bytes, so it is off by default.
+formula; as Excel writes them, a literal ``_xHHHH_`` is escaped as ``_x005F_xHHHH_`` and a
+carriage return as ``_x000D_``, so that both read back as they were). CSV/TSV cells are written
+as they are unless ``escape_formulas`` is asked for: then a text cell that a spreadsheet would
+run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, and not
+a plain number) gets a leading ``'``, as OWASP advises for CSV injection. That changes bytes, so
+it is off by default.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ PICTURE_SIZE = (400, 300)
 _PICTURE_ROW_POINTS = PICTURE_SIZE[1] * 0.75 + 4
 _PICTURE_COLUMN_CHARS = PICTURE_SIZE[0] / 7 + 2
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_LINE_END = re.compile(r"\r\n?")
+_OOXML_LITERAL = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")  # an underscore XLSX would read as an escape
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -219,6 +223,9 @@ def _xlsx_cells(sheet, values: Sequence, header: Sequence[str], where: str) -> l
         if problem:
             raise TableError(f"{where}, column {name!r}: the cell holds {problem}; write CSV or "
                              "TSV instead")
+        if isinstance(value, str):  # as Excel escapes text: "_x0041_" would read back as "A",
+            # and XML reads a raw carriage return as a line feed
+            value = _OOXML_LITERAL.sub("_x005F_", value).replace("\r", "_x000D_")
         cell = WriteOnlyCell(sheet, value)
         if isinstance(value, str):
             cell.data_type = "s"  # openpyxl makes "=..." a formula and "#N/A" an error code
@@ -245,10 +252,14 @@ def _write_sdf(tmp: Path, header: list[str], rows: Iterable) -> int:
 
 
 def _molblock_text(molblock: str | None) -> str:
-    """A molblock with LF line endings and a final line break; the empty molecule if none."""
+    """A molblock with LF line endings and a final line break; the empty molecule if none.
+
+    Only CR and LF end a line, as RDKit and the SD reader split them (``str.splitlines`` would
+    also split at U+2028, NEL or a form feed in a title and shift every line below it)."""
     if not molblock or not molblock.strip():
         return EMPTY_MOLBLOCK
-    return "".join(line.rstrip("\r\n") + "\n" for line in molblock.splitlines(keepends=True))
+    text = _LINE_END.sub("\n", molblock)
+    return text if text.endswith("\n") else text + "\n"
 
 
 def sd_value_problem(text: str) -> str | None:

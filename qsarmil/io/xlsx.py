@@ -8,7 +8,8 @@ and pads the gaps between rows), so this module reads the parts itself:
 - every member is unpacked against :meth:`Limits.unpacked_budget` of its compressed size, and
   encrypted members or compression methods zip cannot unpack are refused in one line;
 - the shared-string table is kept as UTF-8 bytes with offsets (held to its own budget);
-- a cell's value is what it stores: text stays text, numbers become int or float (where the
+- a cell's value is what it stores: text stays text (OOXML's ``_xHHHH_`` escapes decoded, as
+  Excel shows them), numbers become int or float (where the
   stored text is a finite number; ``1e309`` stays the text ``"1e309"``), booleans bool, a
   date-formatted number a datetime, an error code its text (``"#N/A"``);
 - a formula cell comes back as the value Excel stored for it (its cached result, as pandas
@@ -49,7 +50,20 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _INTEGER = re.compile(r"[+-]?\d+")
 _CELL_REF = re.compile(r"([A-Za-z]{1,3})(\d+)")
 _EXACT_INT = 2**53
+_OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def unescape_ooxml(text: str) -> str:
+    """Text as Excel shows it: OOXML writes a character XML cannot hold as ``_xHHHH_``
+    (``_x000D_``) and escapes its own underscore before ``xHHHH_`` as ``_x005F_``; a surrogate
+    code stays as written."""
+    return _OOXML_ESCAPE.sub(_unescaped, text) if "_x" in text else text
+
+
+def _unescaped(found: re.Match) -> str:
+    code = int(found.group(1), 16)
+    return found.group(0) if 0xD800 <= code <= 0xDFFF else chr(code)
 
 
 def _local(tag: str) -> str:
@@ -352,7 +366,7 @@ class _Strings(_Target):
         elif name == "rPh":
             self._rph -= 1
         elif name == "si" and self._parts is not None:
-            self._add("".join(self._parts))
+            self._add(unescape_ooxml("".join(self._parts)))
             self._parts = None
 
     def data(self, text):
@@ -647,7 +661,7 @@ class _SheetTarget(_Target):
         """The value the cell stores (for a formula cell, its cached result)."""
         kind = self.cell.get("t", "n")
         if kind == "inlineStr":
-            return "".join(self.inline) if self.inline is not None else None
+            return unescape_ooxml("".join(self.inline)) if self.inline is not None else None
         raw = self.value_text
         if raw is None or (raw == "" and kind != "str"):  # <v/>: only a text result is empty
             return None
@@ -655,7 +669,9 @@ class _SheetTarget(_Target):
             return self._shared(raw)
         if kind == "b":
             return {"1": True, "0": False}.get(raw.strip(), raw)
-        if kind in ("e", "str", "d"):
+        if kind == "str":  # a formula's text result, escaped as any string
+            return unescape_ooxml(raw)
+        if kind in ("e", "d"):
             return raw
         return self._number(raw)
 

@@ -112,3 +112,28 @@ def test_formula_escaping_is_an_option_for_text_outputs(small_model_dir, tmp_pat
     got = read_csv(out, delimiter)
     assert [r[0] for r in got[1:]] == ["'" + p for p in PAYLOADS] + SAFE
     assert all(float(r[2]) == float(r[2]) for r in got[1:])                    # numbers stay numbers
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c"])
+def test_a_molblock_keeps_its_lines_in_sdf_output(small_model_dir, tmp_path, separator):
+    # Only CR and LF end a molblock line (as RDKit and the reader split them); str.splitlines
+    # would split a title at U+2028 or NEL and shift the counts and atom lines down.
+    record = sd_record(f"m1{separator}x", {"id": "M1"})
+    (tmp_path / "in.sdf").write_text(record + "$$$$\n" + sd_record("m2", {"id": "M2"}) + "$$$$\n",
+                                     encoding="utf-8")
+    assert run("predict", small_model_dir, tmp_path / "in.sdf", "-o", tmp_path / "out.sdf") == 0
+    from rdkit import Chem
+
+    back = list(Chem.SDMolSupplier(str(tmp_path / "out.sdf"), sanitize=False))
+    assert [m is not None and m.GetNumAtoms() for m in back] == [1, 1]
+    written = (tmp_path / "out.sdf").read_text(encoding="utf-8")
+    assert written.startswith(record[:record.index("M  END")])
+
+
+def test_an_empty_sd_record_names_its_own_line(tmp_path):
+    from qsarmil.io import open_table
+
+    (tmp_path / "in.sdf").write_text("$$$$\n$$$$\n" + sd_record("m", {"id": "A"}) + "$$$$\n")
+    with open_table(tmp_path / "in.sdf") as table:
+        assert [r.where for r in table.rows] == ["record 1 (line 1)", "record 2 (line 2)",
+                                                  "record 3 (line 3)"]

@@ -302,3 +302,20 @@ def test_a_zip64_workbook_is_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(TableError, match="a ZIP64 archive"):
         cells(path)
+
+
+def test_ooxml_escapes_read_as_excel_shows_them_and_round_trip(small_model_dir, tmp_path):
+    # Excel stores a typed "_x0041_" as "_x005F_x0041_" and a carriage return as "_x000D_";
+    # a surrogate code cannot be a character and stays as written.
+    shared = ["<si><t>smiles</t></si>", "<si><t>id_x005F_x0041_ a_x000D_b</t></si>"]
+    path = write_xlsx(tmp_path / "e.xlsx", row(1, '<c r="A1" t="s"><v>0</v></c>', inline("B1", "id"),
+                                               inline("C1", "note"))
+                      + row(2, inline("A2", "CCO"), '<c r="B2" t="s"><v>1</v></c>',
+                            inline("C2", "_x0009_x_xD800_ _x00e9_")), shared)
+    expected = ["CCO", "id_x0041_ a\rb", "\tx_xD800_ \u00e9"]
+    assert cells(path) == (["smiles", "id", "note"], [expected])
+    assert run("predict", small_model_dir, path, "-o", tmp_path / "out.xlsx") == 0
+    assert cells(tmp_path / "out.xlsx")[1][0][:3] == expected
+    # written as Excel writes them (openpyxl shows an inline string's escapes as they are)
+    back = list(openpyxl.load_workbook(tmp_path / "out.xlsx").worksheets[0].iter_rows(values_only=True))
+    assert back[1][:3] == ("CCO", "id_x005F_x0041_ a_x000D_b", "\tx_x005F_xD800_ \u00e9")
