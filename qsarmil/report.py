@@ -198,7 +198,9 @@ def _summary(explanations: list, proba_headers: list[str], scale: ColorScale) ->
         parts.append(f"Predicted: {first.target_name}{units}.")
     baselines = {e.baseline for e in ok if e.baseline is not None and e.has_signed}
     if len(baselines) == 1:
-        parts.append(f"Prediction = baseline {baselines.pop():.3f} + the sum of the fragments' "
+        # Classifiers with exact contributions split the log-odds, not the probability.
+        what = first.target_name.capitalize() if proba_headers else "Prediction"
+        parts.append(f"{what} = baseline {baselines.pop():.3f} + the sum of the fragments' "
                      f"contributions.")
     if scale.signed:
         parts.append(f"Colours: red fragments raise {_raised(proba_headers)}, blue ones lower "

@@ -158,3 +158,13 @@ def test_qsarmodel_classifies_fragments_with_the_kernel_classifier_from_summed_b
     model.save(tmp_path / "m")
     again = QSARModel.load(tmp_path / "m")
     np.testing.assert_array_equal(again.predict_proba(SMILES), model.predict_proba(SMILES))
+
+
+def test_the_report_says_the_contributions_split_the_log_odds(tmp_path):
+    from qsarmil.report import render_report
+
+    labels = ["yes" if "O" in s else "no" for s in SMILES]
+    model = QSARModel(bagger=MoleculeBagger(progress=False), task="classification").fit(SMILES, labels)
+    page = render_report(model, SMILES[:3])
+    assert "Log-odds of class yes = baseline" in page
+    assert "red fragments raise the probability of yes" in page
