@@ -23,17 +23,22 @@
 5. Digit AND/XOR: every pooling, and a stepwise search, on benchmarks/digits.py's data.
 
 Run: python benchmarks/search.py [--quick] [--n-logp 1000] [--sets ...] [--pool 40000]
+
+The docs' tables are rendered from the saved JSON (:data:`TABLES`) into
+``benchmarks/results/search_*.md``; ``--tables-only`` renders them again from the existing JSON
+without running anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import save_results
+from _common import RESULTS, save_results
 from digits import run_task
 from molecules import ACE_SETS, fragment_logp_split, molecule_pool
 from sklearn.base import clone
@@ -58,6 +63,7 @@ from qsarmil.featurize import MoleculeBagger
 from qsarmil.model import REGRESSION_FRAGMENT_DESCRIPTORS, QSARModel, default_estimator
 from qsarmil.zoo import ModelZoo
 
+DIGIT_HOLDOUT = 0.2  # the digit-rule search's hold-out share
 FULL_GRID_LIMIT = 60  # candidates a full grid may have to count as affordable here
 PAPER = {"single": [0.51, 0.52], "consensus": [0.53, 0.57]}  # R², before -> after tuning
 
@@ -325,7 +331,7 @@ def digit_rule(task: str, poolings: list[str], steps: list) -> dict:
         model = MILClassifier(pooling=pooling, random_state=0).fit(train.bags, train.y)
         res["poolings"][pooling] = _rule_scores(model, time.perf_counter() - start, test, top_k)
     start = time.perf_counter()
-    search = StepwiseSearchCV(MILClassifier(random_state=0), steps, validation_fraction=0.2,
+    search = StepwiseSearchCV(MILClassifier(random_state=0), steps, validation_fraction=DIGIT_HOLDOUT,
                               random_state=0, progress=False).fit(train.bags, train.y)
     res["stepwise"] = {**_rule_scores(search, time.perf_counter() - start, test, top_k),
                        "fits": search.n_fits_ + 1,
@@ -345,6 +351,131 @@ def digit_rules(quick: bool) -> dict:
     return out
 
 
+# -- tables for the docs (rendered from the saved JSON, never typed by hand) -------------------
+
+_NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven",
+                 8: "eight", 9: "nine", 10: "ten"}
+_DASH = "\u2013"  # en dash: nothing to show
+
+
+def _md_row(cells) -> str:
+    return "|" + "".join(f" {c} |" if c else " |" for c in cells)
+
+
+def _r2_cell(res: dict) -> str:
+    return f"{res['r2']:.3f}" + (f" / {res['kid']:.2f}" if "kid" in res else "")
+
+
+def tuning_markdown(results: dict) -> str:
+    """The tuning table: test R² (and KID on fragment-logP) of each family per data set, default vs
+    stepwise vs RandomizedSearchCV vs full grid vs the stepwise top-3 consensus; then the mean
+    over the MoleculeACE sets. A grid too large to run is sized the first time it is skipped."""
+    methods = ("default", "stepwise", "random", "full_grid", "stepwise_consensus3")
+    lines = [_md_row(["data set", "model", "default", "stepwise", "random (same fits)", "full grid",
+                      "top-3 consensus", "fits: stepwise / full grid", "seconds: stepwise / random"]),
+             "|---|---|---|---|---|---|---|---|---|"]
+    sized = set()
+    for name, task in results["tuning"].items():
+        label = "fragment-logP (R² / KID)" if name == "fragment_logp" else name
+        for i, (family, fam) in enumerate(task["families"].items()):
+            cells = []
+            for method in methods:
+                res = fam[method]
+                if "skipped" in res:
+                    cells.append(_DASH if res["skipped"] in sized else f"({res['skipped'].split(' x ')[0]})")
+                    sized.add(res["skipped"])
+                else:
+                    cells.append(_r2_cell(res))
+            grid_fits = fam["full_grid"].get("fits", _DASH)
+            lines.append(_md_row([label if i == 0 else "", family, *cells,
+                                  f"{fam['stepwise']['fits']} / {grid_fits}",
+                                  f"{fam['stepwise']['seconds']:.0f} / {fam['random']['seconds']:.0f}"]))
+    ace = [task for name, task in results["tuning"].items() if name != "fragment_logp"]
+    if len(ace) > 1:
+        label = f"mean of the {_NUMBER_WORDS.get(len(ace), len(ace))} MoleculeACE sets"
+        for i, family in enumerate(ace[0]["families"]):
+            cells = []
+            for method in methods:
+                runs = [task["families"][family][method] for task in ace]
+                cells.append(_DASH if any("skipped" in r for r in runs)
+                             else f"{np.mean([r['r2'] for r in runs]):.3f}")
+            lines.append(_md_row([label if i == 0 else "", family, *cells, "", ""]))
+    return "\n".join(lines) + "\n"
+
+
+def imbalance_markdown(results: dict) -> str:
+    """The imbalance table: balanced accuracy / ROC AUC / KID per positive share and class weight."""
+    shares: dict[str, dict[str, dict]] = {}
+    for key, res in results["imbalance"].items():
+        share, weight = key.split("% positive, class_weight=")
+        shares.setdefault(share, {})[weight] = res
+    weights = list(next(iter(shares.values())))
+    lines = [_md_row(["positive share", *(f"class_weight={w}" if w == "None" else f'class_weight="{w}"'
+                                          for w in weights)]),
+             "|---" * (len(weights) + 1) + "|"]
+    for share, by_weight in shares.items():
+        lines.append(_md_row([f"{share} %", *(f"{r['balanced_accuracy']:.3f} / {r['roc_auc']:.3f} / "
+                                              f"{r['kid']:.3f}" for r in by_weight.values())]))
+    return "\n".join(lines) + "\n"
+
+
+# Rows of the digit-rule table after the default: poolings shown together, and whether KID is shown.
+DIGIT_ROWS = [(("self_attention",), True), (("hopfield",), True), (("max",), True),
+              (("sum", "mean"), True), (("instance_mean", "instance_sum"), True),
+              (("gated_attention", "dynamic", "instance_max"), False)]
+
+
+def digit_rules_markdown(results: dict) -> str:
+    """The digit AND / XOR table: accuracy / KID of the default, every pooling and the stepwise
+    search; accuracies in bold for the poolings that reach 0.95 on both rules."""
+    rules = results["digit_rules"]
+    tasks = ("and", "xor")
+    bold = set(rules.get("poolings_at_0.95_on_both", []))
+
+    def cell(res: dict, pooling: str | None = None, kid: bool = True) -> str:
+        acc = f"{res['accuracy']:.3f}"
+        acc = f"**{acc}**" if pooling in bold else acc
+        return f"{acc} / {res['kid']:.2f}" if kid else acc
+
+    lines = ["| model | AND | XOR |", "|---|---|---|",
+             _md_row([f"default ({rules['and']['default']['pooling']})",
+                      *(cell(rules[t]["default"]) for t in tasks)])]
+    shown = {rules["and"]["default"]["pooling"]}
+    rows = DIGIT_ROWS + [((p,), True) for p in rules["and"]["poolings"]
+                         if p not in shown and all(p not in group for group, _ in DIGIT_ROWS)]
+    for group, kid in rows:
+        if not all(p in rules[t]["poolings"] for p in group for t in tasks):
+            continue  # a quick run tries fewer poolings
+        shown.update(group)
+        lines.append(_md_row([" / ".join(f"`{p}`" for p in group),
+                              *(", ".join(cell(rules[t]["poolings"][p], p, kid) for p in group)
+                                for t in tasks)]))
+    steps = {t: rules[t]["stepwise"] for t in tasks}
+    fits = [str(s["fits"]) for s in steps.values()]
+    fits_text = fits[0] if len(set(fits)) == 1 else " / ".join(fits)
+    n_steps = len(steps["and"]["best_params"])
+    lines.append(_md_row([f"stepwise search ({n_steps} step{'s' * (n_steps != 1)}, "
+                          f"{DIGIT_HOLDOUT * 100:.0f} % hold-out, {fits_text} fits)",
+                          *(f"{cell(s)} (`{s['best_params']['pooling'].strip(chr(39))}`)"
+                            for s in steps.values())]))
+    return "\n".join(lines) + "\n"
+
+
+# results/NAME.md for each docs table (a quick run's as search_quick_*.md)
+TABLES = {"tuning": tuning_markdown, "imbalance": imbalance_markdown, "digit_rules": digit_rules_markdown}
+
+
+def write_tables(results: dict, name: str = "search", folder: Path = RESULTS) -> list[Path]:
+    """Render every docs table of ``results`` to ``folder/NAME_TABLE.md``."""
+    paths = []
+    for table, render in TABLES.items():
+        path = folder / f"{name}_{table}.md"
+        path.write_text(render(results), encoding="utf-8")
+        print(f"wrote {path}")
+        paths.append(path)
+    return paths
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -355,7 +486,13 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=40000,
                         help="molecules scanned for alerts (default: the whole pool)")
     parser.add_argument("--zoo-folder", default=None, help="keep the zoo here (default: a temp folder)")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="render the docs tables (results/search_*.md) from the saved JSON, run nothing")
     args = parser.parse_args()
+    name = "search_quick" if args.quick else "search"  # a quick run keeps the full one
+    if args.tables_only:
+        write_tables(json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8")), name)
+        return
     # One PyTorch thread: on two cores shared with other work, two threads made small networks
     # slower, not faster (10 epochs on 740 fragment-logP bags: 3.5 s against 2.1 s).
     torch.set_num_threads(1)
@@ -374,7 +511,8 @@ def main() -> None:
     results["digit_rules"] = digit_rules(args.quick)
     results["seconds"] = time.perf_counter() - start
     _log(f"total {results['seconds'] / 60:.1f} min")
-    save_results("search_quick" if args.quick else "search", results)  # a quick run keeps the full one
+    save_results(name, results)
+    write_tables(results, name)
 
 
 if __name__ == "__main__":

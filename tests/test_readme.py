@@ -136,3 +136,19 @@ def test_hostile_inputs_table_is_the_saved_run():
     table = markdown(results["attacks"], results["verdict"])
     assert table == (README.parent / "benchmarks" / "results" / "hostile_inputs.md").read_text()
     assert "<!-- results: hostile_inputs -->" in (DOCS / "guide" / "safety.md").read_text(encoding="utf-8")
+
+
+def test_search_tables_are_the_saved_full_run():
+    sys.path.insert(0, str(README.parent / "benchmarks"))
+    import search
+
+    results = json.loads((README.parent / "benchmarks" / "results" / "search.json").read_text())
+    assert not results["quick"]                                   # the docs show a full run
+    page = (DOCS / "benchmarks.md").read_text(encoding="utf-8")
+    section = page[page.index("## Search, zoo and ablations"):page.index("\n## Benchmarks")]
+    assert set(search.TABLES) == {"tuning", "imbalance", "digit_rules"}
+    for table, render in search.TABLES.items():
+        saved = (README.parent / "benchmarks" / "results" / f"search_{table}.md").read_text(encoding="utf-8")
+        assert saved == render(results), table
+        assert f"<!-- results: search_{table} -->" in section, table
+    assert "|---|" not in section                                 # no table typed by hand is left
