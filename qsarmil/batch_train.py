@@ -402,7 +402,8 @@ def train(args) -> None:
         scores, oof = cross_validate(model, data, args.cv, args.seed, steps, args.split)
         scores = [s for s in scores if s]
         if scores:
-            print(f"{args.cv}-fold cross-validation ({args.split} split, seed {args.seed}, "
+            how = "shuffled" if args.split == "random" else "scaffold split"
+            print(f"{args.cv}-fold cross-validation ({how}, seed {args.seed}, "
                   f"{len(data.molecules)} molecules): {format_metrics(scores)}")
         if args.oof:
             write_out_of_fold(args.oof, data, oof, args.id_column)

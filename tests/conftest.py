@@ -1,3 +1,4 @@
+import os
 from collections import Counter
 
 import numpy as np
@@ -56,6 +57,13 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     settings.load_profile("slow" if config.getoption("--slow") else "ci")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # One thread per worker (and per process it starts): the workers already fill the
+        # cores, and two threads each made small network fits many times slower.
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

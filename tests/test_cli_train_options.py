@@ -47,7 +47,7 @@ def test_oof_file_has_every_row_with_its_id_and_fold(tmp_path, table, capsys):
                "log mol/L", "-q", "-o", tmp_path / "model")
     assert code == 0
     out = capsys.readouterr().out
-    assert "3-fold cross-validation (scaffold split" in out
+    assert "3-fold cross-validation (scaffold split, seed 0" in out
     rows = read_csv(tmp_path / "oof.csv")
     assert rows[0] == ["id", "smiles", "target", "fold", "prediction"]
     assert [r[0] for r in rows[1:]] == [f"M{k}" for k in range(len(data))]

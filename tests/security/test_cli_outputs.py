@@ -386,7 +386,7 @@ def test_train_names_the_line_and_cell_of_a_bad_target(tmp_path, capsys, value, 
 def test_train_refuses_ragged_rows_and_counts_bad_rows(tmp_path, capsys):
     (tmp_path / "t.csv").write_text("smiles,target\nCCO,1\nCCN\nCCC,x\n")
     err = assert_one_line_error(capsys, run("train", "--input", tmp_path / "t.csv", "--out", tmp_path / "m"))
-    assert "line 3 has 1 fields, the header has 2 (and 1 more bad row)" in err
+    assert "2 bad rows: line 3 has 1 fields, the header has 2; line 4: target 'x' is not a number" in err
     (tmp_path / "h.csv").write_text("smiles,target\n")
     err = assert_one_line_error(capsys, run("train", "--input", tmp_path / "h.csv", "--out", tmp_path / "m"))
     assert "no data rows" in err
