@@ -152,3 +152,15 @@ def test_search_tables_are_the_saved_full_run():
         assert saved == render(results), table
         assert f"<!-- results: search_{table} -->" in section, table
     assert "|---|" not in section                                 # no table typed by hand is left
+
+
+def test_classification_table_is_the_saved_full_run():
+    sys.path.insert(0, str(README.parent / "benchmarks"))
+    from classification import markdown
+
+    results = json.loads((README.parent / "benchmarks" / "results" / "classification.json").read_text())
+    assert len(results["sets"]) == 30                              # every bundled set, one run
+    assert results["summary"]["median"]["default"]["sets"] == 30
+    table = markdown(results["summary"])
+    assert table == (README.parent / "benchmarks" / "results" / "classification.md").read_text()
+    assert "<!-- results: classification -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")
