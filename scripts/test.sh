@@ -13,6 +13,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "test: chromium not found and not root; the browser tests will be skipped"
   fi
 fi
-# Tests run on every core (pytest-xdist), a file per worker at a time: module fixtures are built
-# once, and the Dask, chromium and notebook tests each keep to one worker.
-exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"
+# Tests run on every core (pytest-xdist); the Dask, chromium and notebook tests are grouped
+# (xdist_group), each group on one worker.
+exec .venv/bin/python -m pytest -n auto --dist loadgroup "$@"

@@ -17,7 +17,7 @@ from qsarmil.explain import conformers_html
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("CI"):
     raise RuntimeError("CI needs Debian's chromium for the browser tests (scripts/test.sh installs it)")
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("chromium"),
               pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")]
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader",

@@ -135,6 +135,7 @@ def cluster():
         yield cluster, client
 
 
+@pytest.mark.xdist_group("dask")
 @pytest.mark.parametrize("source", ["scattered object", "model folder"])
 def test_dask_client_gives_the_local_rows_in_order(fitted, expected, cluster, source):
     model, path, smiles = fitted
@@ -145,6 +146,7 @@ def test_dask_client_gives_the_local_rows_in_order(fitted, expected, cluster, so
     assert client.status == "running"  # a client we were given stays open
 
 
+@pytest.mark.xdist_group("dask")
 def test_dask_scheduler_address(fitted, expected, cluster):
     model, path, smiles = fitted
     local_cluster, _ = cluster
@@ -153,6 +155,7 @@ def test_dask_scheduler_address(fitted, expected, cluster):
     assert_same_rows(tables, expected)
 
 
+@pytest.mark.xdist_group("dask")
 def test_dask_stops_when_the_caller_does(fitted, cluster):
     model, path, _ = fitted
     _, client = cluster

@@ -18,7 +18,8 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 
-pytestmark = pytest.mark.slow  # deselect with -m 'not slow' for a quick loop
+# deselect with -m 'not slow' for a quick loop; one worker runs every notebook (pytest-xdist)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebooks")]
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"

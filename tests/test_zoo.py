@@ -144,6 +144,7 @@ def test_kid_from_key_atoms_and_two_local_workers(tmp_path):
     assert brics.r2 > 0.5 and brics.kid > np.mean([chance[i] for i in one_zoo.validation_index_]) + 0.2
 
 
+@pytest.mark.xdist_group("dask")
 def test_dask_path_gives_the_local_table(tmp_path, solubility):
     distributed = pytest.importorskip("distributed")
     smiles, y = solubility
