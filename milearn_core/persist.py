@@ -129,8 +129,7 @@ def register_network(name: str, *, params: Callable[[type, object], dict],
     return add
 
 
-def _network_schema(model) -> NetworkSchema | None:
-    cls = type(model)
+def _network_schema(cls: type) -> NetworkSchema | None:
     return next((s for s in _NETWORKS.values() if s.cls is cls), None)
 
 
@@ -143,7 +142,7 @@ def save_model(model, path: str | os.PathLike) -> None:
     TypeError
         If the model holds something a model file may not (a custom class, a callable).
     """
-    schema = _network_schema(model)
+    schema = _network_schema(type(model))
     if schema is not None and hasattr(model, "network_"):
         config, tensors = _neural_config(model, schema.name), {
             k: v.detach().cpu().contiguous() for k, v in model.network_.state_dict().items()}
@@ -223,8 +222,8 @@ def load_model(path: str | os.PathLike, device: str = "cpu", expected_class: typ
 
 def _class_name(cls: type) -> str:
     """The name files give the class: its network or state schema's name."""
-    network = next((s.name for s in _NETWORKS.values() if s.cls is cls), None)
-    return network or f"milearn_core.{cls.__name__}"
+    network = _network_schema(cls)
+    return network.name if network else f"milearn_core.{cls.__name__}"
 
 
 def _open(path: Path):

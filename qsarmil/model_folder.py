@@ -227,10 +227,8 @@ def checked_bagger(params, custom_widths: dict | None = None, custom: dict | Non
     if sorted(named) != sorted(custom_widths or {}):
         raise ValueError(f"custom descriptors {named} do not match custom_widths "
                          f"{sorted(custom_widths or {})}")
-    if named:
+    if named or custom:  # restore_custom also refuses objects the model does not use
         params["descriptors"] = restore_custom(kinds, custom_widths, custom)
-    elif custom:
-        raise ValueError(f"custom descriptors {sorted(custom)} were given but the model uses none")
     bagger = MoleculeBagger(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
     bagger.set_params(n_jobs=1, progress="auto", strict=False)  # the machine's choice, not the file's
     bagger._config()

@@ -439,13 +439,12 @@ def _check_classifier_state(model) -> None:
     classes = model.classes_
     if not isinstance(classes, np.ndarray) or classes.ndim != 1 or len(classes) < 2:
         raise StateError("classes_ must list at least two classes")
-    n_scores = 1 if len(classes) == 2 else len(classes)
+    n_scores = 1 if len(classes) == 2 else len(classes)  # one logit per score, too
     if np.ndim(model.dual_coef_) != (1 if n_scores == 1 else 2) or (
             n_scores > 1 and np.shape(model.dual_coef_)[1] != n_scores):
         raise StateError("dual_coef_ does not match classes_")
-    n_logits = 1 if len(classes) == 2 else len(classes)
-    coef = check_array(model.calibration_coef_, "calibration_coef_", "f", (n_logits, n_scores))
-    offset = check_array(model.calibration_intercept_, "calibration_intercept_", "f", (n_logits,))
+    coef = check_array(model.calibration_coef_, "calibration_coef_", "f", (n_scores, n_scores))
+    offset = check_array(model.calibration_intercept_, "calibration_intercept_", "f", (n_scores,))
     if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(offset))):
         raise StateError("the calibration must be finite")
 
