@@ -196,6 +196,7 @@ class Scoring:
     n_jobs: int = 1
     scheduler: str | None = None
     model_path: str | None = None
+    level: float | None = None
     passed: list[str] = field(default_factory=list)  # the model's columns after "error"
 
     def columns(self) -> list[str]:
@@ -250,7 +251,7 @@ class Scoring:
             if self.scheduler:
                 raise CommandError("--scheduler needs qsarmil.scale, which this version lacks")
             for chunk in chunks:
-                yield chunk, self.model.predict_table(chunk)
+                yield chunk, self.model.predict_table(chunk, level=self.level)
             return
         held: deque[list] = deque()
 
@@ -261,7 +262,8 @@ class Scoring:
 
         try:
             tables = scale.predict_chunks(self.model, keep(chunks), n_jobs=self.n_jobs,
-                                          scheduler=self.scheduler, model_path=self.model_path)
+                                          scheduler=self.scheduler, model_path=self.model_path,
+                                          level=self.level)
             for table in tables:
                 yield held.popleft(), table
         except ImportError as exc:  # Dask asked for but not installed
@@ -289,7 +291,8 @@ class Scoring:
     def _explained(self, chunk: list, done: int) -> list[list]:
         out = []
         # One table gives both the probabilities and the model's own columns (one bagging).
-        table = self.model.predict_table(chunk) if self.classes or self.passed else None
+        table = (self.model.predict_table(chunk, level=self.level) if self.classes or self.passed
+                 else None)
         proba = self._probabilities(chunk, table)
         passed = table[self.passed].to_numpy(dtype=object) if self.passed else None
         for k, e in enumerate(self.model.explain(chunk)):
@@ -481,7 +484,7 @@ def predict(args) -> None:
                           pictures=args.max_pictures if pictures else 0, sdf_out=kind == ".sdf",
                           xlsx_out=kind == ".xlsx",
                           n_jobs=args.n_jobs, scheduler=args.scheduler, model_path=args.model,
-                          passed=_passed_columns(model))
+                          passed=_passed_columns(model), level=_interval_level(args, model))
         names = added_columns(table.header, scoring.columns())
         header = [*table.header, *names]
         tally = Tally()
@@ -502,6 +505,20 @@ def _configure(model, n_jobs: int) -> None:
     bagger = getattr(model, "bagger_", None)
     if bagger is not None:
         bagger.set_params(n_jobs=n_jobs, progress=False)
+
+
+def _interval_level(args, model) -> float | None:
+    """``--interval``, checked: a level in (0, 1), for a model that has intervals or sets."""
+    level = getattr(args, "interval", None)
+    if level is None:
+        return None
+    if not 0.0 < level < 1.0:
+        raise CommandError(f"--interval must lie between 0 and 1 (e.g. 0.9), got {level:g}")
+    if getattr(model, "reliability_", None) is None:
+        raise CommandError(f"{args.model}: this model has no intervals (trained without them, or "
+                           f"by an older qsarmil); train it again for --interval")
+    model.set_params(interval_level=level)  # explanations' legends too
+    return level
 
 
 def _passed_columns(model) -> list[str]:

@@ -327,7 +327,8 @@ def cross_validate(model, data: TrainingData, folds: int, seed: int, steps: Step
     scores = []
     for k, (train, test) in enumerate(cv_folds(data, folds, seed, split), 1):
         with steps.step(f"cross-validation fold {k}/{folds}"):
-            fold = clone(model).set_params(bagger__progress=False)
+            # Fold models are scored, never asked how sure: no intervals to calibrate.
+            fold = clone(model).set_params(bagger__progress=False, uncertainty=None)
             fold.fit([data.molecules[i] for i in train], [data.targets[i] for i in train])
             table = fold.predict_table([data.molecules[i] for i in test])
             scores.append(_table_metrics(fold, table, [data.targets[i] for i in test], data.task))
@@ -409,7 +410,7 @@ def train(args) -> None:
             write_out_of_fold(args.oof, data, oof, args.id_column)
             print(f"out-of-fold predictions written to {args.oof}")
     with steps.step(f"fitting the model on {len(data.molecules)} molecules"):
-        model.fit(data.molecules, data.targets)
+        model.fit(data.molecules, data.targets, ids=data.ids)
     failed = len(model.training_failures_) + data.skipped
     print(f"trained on {len(data.molecules) - len(model.training_failures_)} molecules "
           f"({failed} could not be bagged)")
@@ -442,12 +443,17 @@ def expected_time_note(model, n_molecules: int, folds: int) -> str | None:
     if isinstance(model.estimator, (MILClassifier, MILRegressor)):
         seconds = _NETWORK_SECONDS.get(model.bagger.bag_type, 0.13) * n_molecules
         kind = "a neural network"
+        if model.uncertainty is not None:  # intervals: 5 out-of-fold refits (smaller sets)
+            fits += 4
     else:  # kernel models: the kernel grows as n² (16 000 molecules: ~120 s)
         seconds = 120.0 * (n_molecules / 16_000) ** 2
         kind = "the kernel model"
     if seconds * fits < 60:
         return None
-    folds_text = f" ({fits} fits: {folds} folds and the final model)" if fits > 1 else ""
+    parts = ([f"{folds} folds"] if folds > 1 else []) + ["the final model"]
+    if fits > 1 + (folds if folds > 1 else 0):
+        parts.append("about 4 for its intervals (5 out-of-fold refits)")
+    folds_text = (f" ({fits} fits: {', '.join(parts[:-1])} and {parts[-1]})" if fits > 1 else "")
     return (f"note: {kind} on {n_molecules} molecules takes about {seconds / 60:.0f} min per fit on "
             f"2 cores{folds_text}; expect about {seconds * fits / 60:.0f} min in all")
 

@@ -38,7 +38,12 @@ PREDICT_HELP = f"""\
 Every input row comes back, in order, with columns added: prediction, proba_<class> per class
 (classifiers), status ("ok" or "failed") and error (why a row failed); --explain adds
 top_fragment, top_contribution and fragments (the top {TOP_FRAGMENTS} as "SMILES:+0.12; ...",
-by absolute contribution, or by weight for models without signed contributions). Cells are
+by absolute contribution, or by weight for models without signed contributions). Then the
+model's own columns: stripped salts; for regression prediction_lower, prediction_upper,
+interval_level (--interval, default 0.9) and expected_error; for classification
+prediction_set, set_size and set_level; the applicability domain (in_domain, similarity,
+unseen environments, domain_note saying why in words); in_training_set and training_value; and
+the nearest training molecules (nearest_<j>_id, _similarity, _value). Cells are
 copied as text, exactly as written (00042, 1e5, NA stay as they are); XLSX cells keep their
 values, and text is written as text, never as a formula. If the input already has a column named
 prediction, status or error (ignoring case), ours is called qsarmil_prediction
@@ -131,6 +136,9 @@ def _predict_parser(sub) -> None:
                    help="XLSX: a structure picture per row (default: on with --explain)")
     p.add_argument("--max-pictures", type=int, default=MAX_PICTURES,
                    help=f"rows that get a picture (default {MAX_PICTURES})")
+    p.add_argument("--interval", type=float, metavar="LEVEL",
+                   help="level of the prediction intervals (regression) or conformal class sets "
+                        "(classification), e.g. 0.8; default: the model's (0.9)")
     p.add_argument("--n-jobs", type=int, default=1, help="processes for scoring (-1: every core)")
     p.add_argument("--scheduler", help="score on a Dask cluster: its address (tcp://host:8786)")
     p.add_argument("--escape-formulas", action="store_true",

@@ -48,6 +48,11 @@ class Explanation:
         One row of :meth:`qsarmil.domain.ApplicabilityDomain.score` (``max_similarity``,
         ``unseen_fraction``, ``in_domain``, optionally ``prediction_in_range``); a
         prediction outside the domain is flagged in the legend.
+    reliability : dict or None
+        The row's reliability columns of :meth:`QSARModel.predict_table` (interval or class
+        set and its level, ``expected_error``, ``domain_note``, ``in_training_set``,
+        ``training_value``, ``nearest_<j>_*``); legends show the interval or set and, for a
+        training molecule, its measured value.
     """
 
     smiles: str
@@ -60,6 +65,7 @@ class Explanation:
     target_name: str = "prediction"
     units: str = ""
     domain: dict | None = None
+    reliability: dict | None = None
 
     def _require_ok(self):
         if self.status != "ok":
@@ -109,6 +115,21 @@ class Explanation:
         if self.has_signed and self.baseline is not None:
             total = float(self.instances.contribution.sum())
             text += f" = baseline {self.baseline:.2f} + contributions ({total:.2f})"
+        return text + self.sureness()
+
+    def sureness(self) -> str:
+        """How sure, for legends: e.g. ``; 90% interval -3.10 to -1.20`` or ``; 90% set
+        {active}``, plus ``; in training set (measured -3.99)``; "" without reliability."""
+        r = self.reliability or {}
+        text = ""
+        level = r.get("interval_level", r.get("set_level"))
+        if r.get("prediction_lower") is not None and np.isfinite(r["prediction_lower"]):
+            text += (f"; {level:.0%} interval {r['prediction_lower']:.2f} to "
+                     f"{r['prediction_upper']:.2f}")
+        elif r.get("prediction_set") is not None:
+            text += f"; {level:.0%} set {{{r['prediction_set'].replace('|', ', ')}}}"
+        if r.get("in_training_set"):
+            text += f"; in training set (measured {self._shown(r.get('training_value'))})"
         return text
 
     def caption(self, name: str | None = None, signed: bool | None = None,
@@ -136,6 +157,8 @@ class Explanation:
     def domain_note(self) -> str:
         """Why the prediction is outside the applicability domain ("" when it is not)."""
         d = self.domain or {}
+        if (self.reliability or {}).get("domain_note"):  # the reasons, in words
+            return "! outside domain: " + self.reliability["domain_note"]
         reasons = []
         if not d.get("in_domain", True):
             reasons.append(f"max similarity {d.get('max_similarity', float('nan')):.2f}, "

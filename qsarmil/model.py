@@ -42,6 +42,7 @@ from .model_folder import (
     DOMAIN_FILE,
     ESTIMATOR_FILE,
     FORMAT,
+    RELIABILITY_FILE,
     VERSION,
     check_feature_counts,
     check_save_folder,
@@ -50,8 +51,10 @@ from .model_folder import (
     plain_file,
     read_config,
     read_domain,
+    read_reliability,
     read_scaler,
 )
+from .reliability import Reliability, structure_keys
 from .standardize import MoleculeError
 
 __all__ = ["QSARModel", "check_save_folder", "detect_task"]
@@ -245,6 +248,16 @@ class QSARModel(BaseEstimator):
         legends and reports. Default: those the targets carry (a bundled data set's
         ``target`` column, see :func:`qsarmil.data.dataset_target`), else "prediction" and
         none; ``target_name_`` and ``units_`` hold what the fitted model uses.
+    uncertainty : {"auto", None}
+        "auto": calibrate intervals (regression) or conformal class sets (classification) and
+        keep the nearest-training-molecule table (:mod:`qsarmil.reliability`) on out-of-fold
+        predictions of the training molecules: exact leave-one-out for the default kernel
+        models (a few per cent of the fit), 5-fold refits for other estimators (about five
+        more fits). None: no intervals, sets or neighbours.
+    interval_level : float
+        Default level of intervals and sets (0.9: 90 %); :meth:`predict_table` takes another.
+    n_neighbours : int
+        Nearest training molecules listed per prediction (0-20).
     search : {None, "stepwise"}
         "stepwise": tune the estimator's hyperparameters with :class:`~milearn_core.StepwiseSearchCV`
         (its default grid for the model family, 5 seeded folds) on the training molecules and
@@ -268,11 +281,16 @@ class QSARModel(BaseEstimator):
         Fitted on the standardised training molecules (and, for regression, their targets);
         None for models saved before it existed. Adds the domain columns of
         :meth:`predict_table`.
+    reliability_ : Reliability or None
+        Intervals or sets, expected errors and the training molecules' table; None with
+        ``uncertainty=None`` and for models saved before it existed.
     """
 
     def __init__(self, bagger: MoleculeBagger | None = None, estimator=None,
                  task: str = "auto", scale_features="auto", target_name: str | None = None,
-                 units: str | None = None, search: str | None = None):
+                 units: str | None = None, search: str | None = None,
+                 uncertainty: str | None = "auto", interval_level: float = 0.9,
+                 n_neighbours: int = 3):
         self.bagger = bagger
         self.estimator = estimator
         self.task = task
@@ -280,6 +298,9 @@ class QSARModel(BaseEstimator):
         self.target_name = target_name
         self.units = units
         self.search = search
+        self.uncertainty = uncertainty
+        self.interval_level = interval_level
+        self.n_neighbours = n_neighbours
 
     def _default_counts(self) -> bool:
         """Whether the default recipe's descriptors are counts (left at None, they will be)."""
@@ -334,7 +355,7 @@ class QSARModel(BaseEstimator):
             raise AttributeError("classes_: this QSARModel is a regression model")
         return self.estimator_.classes_
 
-    def fit(self, smiles, y):
+    def fit(self, smiles, y, ids=None):
         """Bag the molecules and fit the estimator; molecules that fail are left out.
 
         Parameters
@@ -342,6 +363,9 @@ class QSARModel(BaseEstimator):
         smiles : iterable of str or RDKit Mol (a single string is one molecule)
         y : array-like of shape (n_molecules,)
             Numbers for regression, labels for classification (see ``task``).
+        ids : sequence, optional
+            One ID per molecule, listed with the nearest training molecules of each
+            prediction (default: "row <input row>").
 
         Raises
         ------
@@ -358,7 +382,13 @@ class QSARModel(BaseEstimator):
         """
         if self.search not in (None, "stepwise"):
             raise ValueError(f"search must be None or 'stepwise', got {self.search!r}")
+        if self.uncertainty not in (None, "auto"):
+            raise ValueError(f"uncertainty must be 'auto' or None, got {self.uncertainty!r}")
+        reliability = (None if self.uncertainty is None
+                       else Reliability(self.interval_level, self.n_neighbours))  # checks both
         smiles = _molecule_list(smiles)
+        if ids is not None and (isinstance(ids, str) or len(ids) != len(smiles)):
+            raise ValueError(f"ids must hold one ID per molecule ({len(smiles)})")
         self.target_name_, self.units_ = _target_labels(self.target_name, self.units, y)
         y = _checked_targets(y, len(smiles), "auto")
         task = self._resolve_task(y)
@@ -393,9 +423,15 @@ class QSARModel(BaseEstimator):
             self.estimator_.fit(bags, y[self.bagger_.valid_index_])
         self.task_ = task
         self.n_training_molecules_ = len(bags)
-        self.domain_ = ApplicabilityDomain().fit(
-            _domain_mols(self.bagger_.provenance_),
-            y[self.bagger_.valid_index_] if task == "regression" else None)
+        valid = self.bagger_.valid_index_
+        mols = _domain_mols(self.bagger_.provenance_)
+        self.domain_ = ApplicabilityDomain().fit(mols, y[valid] if task == "regression" else None)
+        self.reliability_ = None
+        if reliability is not None:
+            ids = [f"row {i}" for i in valid] if ids is None else [str(ids[i]) for i in valid]
+            texts = [s if isinstance(s, str) else Chem.MolToSmiles(s) for s in (smiles[i] for i in valid)]
+            self.reliability_ = reliability.fit(self.estimator_, bags, y[valid], self.domain_,
+                                                structure_keys(self.bagger_.provenance_), ids, texts)
         return self
 
     def _sums_suffice(self, scaled: bool) -> bool:
@@ -409,13 +445,31 @@ class QSARModel(BaseEstimator):
             return bags
         return [b.astype(np.float32) for b in self.scaler_.transform(bags)]
 
-    def predict(self, smiles) -> np.ndarray:
+    def predict(self, smiles, return_interval: bool | float = False):
         """One prediction per input row.
 
         Regression: a float array, NaN where the molecule failed. Classification: an object
         array of class labels, None where the molecule failed.
+
+        ``return_interval``: True (at ``interval_level``) or a level such as 0.9 also returns,
+        for regression, the bounds as an array of shape (n, 2) (lower, upper); for
+        classification, the conformal prediction sets as a boolean array of shape
+        (n, n_classes), columns ordered as ``classes_``. NaN / False where a molecule failed.
         """
-        return self.predict_table(smiles)["prediction"].to_numpy()
+        if return_interval is False or return_interval is None:
+            return self.predict_table(smiles)["prediction"].to_numpy()
+        if getattr(self, "reliability_", None) is None:
+            raise ValueError("this model has no intervals (fitted with uncertainty=None, or "
+                             "saved before intervals existed)")
+        level = None if return_interval is True else return_interval
+        table = self.predict_table(smiles, level=level)
+        predictions = table["prediction"].to_numpy()
+        if self.task_ == "regression":
+            return predictions, table[["prediction_lower", "prediction_upper"]].to_numpy(np.float64)
+        members = table["prediction_set"].fillna("").str.split("|")
+        names = [str(c) for c in self.classes_]
+        sets = np.array([[name in m for name in names] for m in members], dtype=bool)
+        return predictions, sets
 
     def _can_predict_proba(self) -> bool:
         if not hasattr(self, "estimator_"):
@@ -457,7 +511,8 @@ class QSARModel(BaseEstimator):
                                         sample_weight=weights))
         return float(r2_score(y[ok], predicted.astype(np.float64), sample_weight=weights))
 
-    def predict_table(self, smiles, chunk_size: int = 1000) -> pd.DataFrame:
+    def predict_table(self, smiles, chunk_size: int = 1000, level: float | None = None
+                      ) -> pd.DataFrame:
         """A row per input: ``smiles, prediction, status, error, stripped``.
 
         ``status`` is "ok" or "failed" (``error`` says why: RDKit's own message for SMILES it
@@ -474,15 +529,28 @@ class QSARModel(BaseEstimator):
         :mod:`qsarmil.domain`. Failed rows have None in the flag columns and NaN in the
         numbers.
 
+        How sure (models with a ``reliability_``, :mod:`qsarmil.reliability`): regression adds
+        ``prediction_lower``, ``prediction_upper`` and ``interval_level`` (conformal interval
+        at ``level``, default ``interval_level``) and ``expected_error`` (half of such
+        predictions err by less) after ``stripped``; classification adds ``prediction_set``
+        (the classes of the conformal set, joined by "|"), ``set_size`` and ``set_level``.
+        After the domain columns: ``domain_note`` (why a molecule is out of domain, in words;
+        ``in_domain`` then also requires an expected error within the training molecules'
+        90th percentile), ``in_training_set`` and ``training_value`` (the same standardised
+        structure was trained on, with this measured value), and for each of the
+        ``n_neighbours`` nearest training molecules ``nearest_<j>_id``,
+        ``nearest_<j>_similarity`` (Tanimoto) and ``nearest_<j>_value`` (measured).
+
         ``smiles`` may be any iterable (a single string is one molecule); it is scored in
         chunks of ``chunk_size``, so memory beyond the result table stays flat.
         """
-        tables = list(self.iter_predict(smiles, chunk_size))
+        tables = list(self.iter_predict(smiles, chunk_size, level=level))
         if not tables:
-            return self._predict([], with_weights=False, bagger=self.bagger_)[0]
+            return self._predict([], with_weights=False, bagger=self.bagger_, level=level)[0]
         return pd.concat(tables) if len(tables) > 1 else tables[0]
 
-    def iter_predict(self, smiles, chunk_size: int = 1000) -> Iterator[pd.DataFrame]:
+    def iter_predict(self, smiles, chunk_size: int = 1000, level: float | None = None
+                     ) -> Iterator[pd.DataFrame]:
         """Score an iterable of molecules chunk by chunk, yielding one table per chunk.
 
         Tables are as :meth:`predict_table`'s, indexed by input row (0-based, counted over the
@@ -495,7 +563,7 @@ class QSARModel(BaseEstimator):
         items = iter([smiles] if isinstance(smiles, (str, Chem.Mol)) else smiles)
         start = 0
         while chunk := list(islice(items, chunk_size)):
-            table, _ = self._predict(chunk, with_weights=False, bagger=bagger)
+            table, _ = self._predict(chunk, with_weights=False, bagger=bagger, level=level)
             table.index = pd.RangeIndex(start, start + len(chunk))
             start += len(chunk)
             yield table
@@ -518,7 +586,8 @@ class QSARModel(BaseEstimator):
         """
         return self._predict(smiles, with_weights=True)
 
-    def _predict(self, smiles, with_weights: bool, bagger: MoleculeBagger | None = None):
+    def _predict(self, smiles, with_weights: bool, bagger: MoleculeBagger | None = None,
+                 level: float | None = None):
         """Predictions (and instance tables) for one batch of molecules, bagged by ``bagger``
         (default: ``bagger_``, whose ``provenance_`` then describes this batch)."""
         check_is_fitted(self, "estimator_")
@@ -558,9 +627,46 @@ class QSARModel(BaseEstimator):
         columns = {"smiles": pd.Series(smiles, dtype=object),
                    "prediction": pd.Series(predictions, dtype=predictions.dtype)}
         columns.update(zip(proba_columns, probabilities.T))
+        domain = self._domain_columns(bagger.provenance_, valid, predictions)
+        sure = self._reliability_columns(bagger.provenance_, valid, predictions, probabilities,
+                                         domain, level)
+        first = [c for c in ("prediction_lower", "prediction_upper", "interval_level",
+                             "expected_error", "prediction_set", "set_size", "set_level") if c in sure]
         columns.update(status=status, error=errors, stripped=stripped)
-        columns.update(self._domain_columns(bagger.provenance_, valid, predictions))
+        columns.update((c, sure.pop(c)) for c in first)
+        columns.update(domain)
+        columns.update(sure)
         return pd.DataFrame(columns), per_molecule
+
+    def _reliability_columns(self, provenance, valid: np.ndarray, predictions: np.ndarray,
+                             probabilities: np.ndarray, domain: dict, level: float | None) -> dict:
+        """Interval or set, expected error, domain note and neighbours for one batch (see
+        :meth:`predict_table`); {} without a ``reliability_``."""
+        reliability = getattr(self, "reliability_", None)
+        if reliability is None or not domain:
+            return {}
+        level = self.interval_level if level is None else level
+        n = len(predictions)
+        names = reliability.column_names()
+        template = reliability.columns([], [], self.domain_, np.zeros(0), np.zeros((0, len(self.classes_)))
+                                       if self.task_ == "classification" else None,
+                                       {k: v[:0] for k, v in domain.items()}, level)
+        out = {name: np.full(n, np.nan) if template[name].dtype.kind == "f"
+               else np.full(n, None, dtype=object) for name in names}
+        if len(valid):
+            full_probabilities = None
+            if self.task_ == "classification":
+                full_probabilities = (probabilities[valid] if probabilities.shape[1]
+                                      else np.eye(len(self.classes_))[np.searchsorted(
+                                          self.classes_, predictions[valid].astype(self.classes_.dtype))])
+            values = reliability.columns(
+                _domain_mols(provenance), structure_keys(provenance), self.domain_,
+                predictions[valid].astype(np.float64) if self.task_ == "regression" else None,
+                full_probabilities, {k: v[valid] for k, v in domain.items()}, level,
+                units=self._units() or "")
+            for name in names:
+                out[name][valid] = values[name]
+        return out
 
     def _domain_columns(self, provenance, valid: np.ndarray, predictions: np.ndarray) -> dict:
         """Domain columns for one batch (see :meth:`predict_table`); {} without a domain."""
@@ -598,18 +704,23 @@ class QSARModel(BaseEstimator):
                      else getattr(self.estimator_, "contribution_intercept_", None))
         baseline = float(intercept) if intercept is not None and np.ndim(intercept) == 0 else None
         domain_names = [c for c in _DOMAIN_COLUMNS if c in table]
+        reliability = getattr(self, "reliability_", None)
+        sure_names = [c for c in reliability.column_names() if c in table and c != "in_domain"
+                      ] if reliability is not None else []
         out = []
         for row, frame in enumerate(instances):
             prov = provenance.get(row)
             domain = ({c: getattr(v := table[c].iloc[row], "item", lambda v=v: v)()
                        for c in domain_names}
                       if domain_names and prov else None)
+            sure = ({c: getattr(v := table[c].iloc[row], "item", lambda v=v: v)()
+                     for c in sure_names} if sure_names and prov else None)
             out.append(Explanation(
                 smiles=items[row], prediction=table.prediction.iloc[row],
                 status=table.status.iloc[row], error=table.error.iloc[row],
                 mol=prov.mol if prov else None, instances=frame,
                 baseline=baseline if frame is not None and "contribution" in frame else None,
-                target_name=target_name, units=units, domain=domain))
+                target_name=target_name, units=units, domain=domain, reliability=sure))
         if single and out[0].status != "ok":
             raise MoleculeError(f"row 0 ({items[0]!r}): {out[0].error}")
         return out[0] if single else out
@@ -683,6 +794,7 @@ class QSARModel(BaseEstimator):
                 "custom_widths": widths,
                 "estimator_file": ESTIMATOR_FILE,
                 "domain_file": DOMAIN_FILE if domain else None,
+                "reliability_file": RELIABILITY_FILE if self._saved_reliability() else None,
                 "target_name": self._target_name(), "units": self._units(),
                 "n_training_molecules": self._training_size(domain)}
 
@@ -698,11 +810,18 @@ class QSARModel(BaseEstimator):
                              f"trained on; fit the domain on the training molecules")
         return n
 
+    def _saved_reliability(self) -> bool:
+        return (getattr(self, "reliability_", None) is not None
+                and getattr(self, "domain_", None) is not None)
+
     def _write_files(self, folder: Path, config: dict) -> None:
         self.estimator_.save(folder / ESTIMATOR_FILE)
         if config["domain_file"] is not None:
             with atomic_path(folder / DOMAIN_FILE) as tmp:
                 tmp.write_text(json.dumps(self.domain_.to_dict(), separators=(",", ":")))
+        if config["reliability_file"] is not None:
+            with atomic_path(folder / RELIABILITY_FILE) as tmp:
+                tmp.write_text(json.dumps(self.reliability_.to_dict(), separators=(",", ":")))
         with atomic_path(folder / CONFIG_FILE) as tmp:  # written last: the folder's marker
             tmp.write_text(json.dumps(config, indent=2))
 
@@ -752,6 +871,12 @@ class QSARModel(BaseEstimator):
         model.domain_ = read_domain(path, config.get("domain_file"), n_training)
         model.n_training_molecules_ = (n_training if n_training is not None or model.domain_ is None
                                        else model.domain_.n_molecules_)
+        model.reliability_ = read_reliability(
+            path, config.get("reliability_file"), model.domain_,
+            model.estimator_.classes_ if config["task"] == "classification" else None)
+        if model.reliability_ is not None:  # the settings it was fitted with
+            model.set_params(interval_level=model.reliability_.level,
+                             n_neighbours=model.reliability_.n_neighbours)
         return model
 
 

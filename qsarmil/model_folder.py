@@ -24,6 +24,7 @@ from milearn_core.persist import ModelFileError
 from .custom_descriptors import CUSTOM_PREFIX, restore_custom
 from .domain import ApplicabilityDomain
 from .featurize import MoleculeBagger
+from .reliability import Reliability
 
 __all__ = ["bagger_n_features", "check_feature_counts", "check_save_folder", "checked_bagger",
            "estimator_training_size", "plain_file", "read_config", "read_domain", "read_scaler"]
@@ -32,10 +33,11 @@ FORMAT = "qsarmil.QSARModel"
 # 2: the estimator is a milearn_core safetensors file (1 also allowed skops); 3: domain.json,
 # target_name and units; 4: n_training_molecules (caps the domain's size); 5: custom_widths
 # (the name and width of each custom descriptor set; the objects themselves are never saved)
-VERSION = 5
+VERSION = 6
 CONFIG_FILE, ESTIMATOR_FILE, LEGACY_ESTIMATOR_FILE = ("qsarmil.json", "estimator.safetensors",
                                                          "estimator.skops")
 DOMAIN_FILE = "domain.json"
+RELIABILITY_FILE = "reliability.json"
 _MAX_CONFIG_BYTES = 1024**2
 # A domain holds each training molecule's fingerprint bits: ~180 KB for the 1025 solubility
 # molecules, so 200 MB covers about a million; the size is checked before anything is read.
@@ -45,11 +47,12 @@ _KEYS_V2 = frozenset({"format", "version", "task", "scaler", "scale_features", "
                       "estimator_file"})
 _KEYS_V3 = _KEYS_V2 | {"domain_file", "target_name", "units"}
 _KEYS = {1: _KEYS_V2, 2: _KEYS_V2, 3: _KEYS_V3, 4: _KEYS_V3 | {"n_training_molecules"},
-         5: _KEYS_V3 | {"n_training_molecules", "custom_widths"}}
+         5: _KEYS_V3 | {"n_training_molecules", "custom_widths"},
+         6: _KEYS_V3 | {"n_training_molecules", "custom_widths", "reliability_file"}}
 _MAX_CUSTOM_SETS, _MAX_CUSTOM_WIDTH = 32, 2**20
 # The files save writes; an entry of one of these names that is not a regular file (a link, a
 # folder) is refused rather than replaced.
-_SAVED_FILES = (CONFIG_FILE, ESTIMATOR_FILE, DOMAIN_FILE)
+_SAVED_FILES = (CONFIG_FILE, ESTIMATOR_FILE, DOMAIN_FILE, RELIABILITY_FILE)
 
 
 def check_save_folder(path: str | os.PathLike, overwrite: bool = False) -> Path | None:
@@ -132,6 +135,10 @@ def read_config(path: Path) -> dict:
     if config.get("domain_file") not in (None, DOMAIN_FILE):
         raise ModelFileError(f"{path}: domain file {config['domain_file']!r} is not "
                              f"{DOMAIN_FILE!r}")
+    if config.get("reliability_file") not in (None, RELIABILITY_FILE) or (
+            config.get("reliability_file") and not config.get("domain_file")):
+        raise ModelFileError(f"{path}: reliability file {config['reliability_file']!r} is not "
+                             f"{RELIABILITY_FILE!r} beside a domain file")
     for key in ("target_name", "units"):
         value = config.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > _MAX_NAME_LENGTH):
@@ -171,6 +178,30 @@ def read_domain(path: Path, name: str | None, max_molecules: int | None = None
     training molecules (the number the model was trained on, where known)."""
     if name is None:
         return None
+    file, state = _read_json(path, name, "applicability domain")
+    try:
+        return ApplicabilityDomain.from_dict(state, max_molecules)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{file}: {exc}") from None
+
+
+def read_reliability(path: Path, name: str | None, domain: ApplicabilityDomain | None,
+                     classes) -> Reliability | None:
+    """The saved intervals / sets and training-neighbour table (None where the folder has
+    none), size-capped and checked by :meth:`Reliability.from_dict`: one row per molecule of
+    the (already checked) domain."""
+    if name is None or domain is None:
+        return None
+    file, state = _read_json(path, name, "reliability table")
+    try:
+        return Reliability.from_dict(state, domain.n_molecules_, classes)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{file}: {exc}") from None
+
+
+def _read_json(path: Path, name: str, what: str) -> tuple[Path, object]:
+    """A JSON file of the folder, its size checked before it is read (at most
+    ``_MAX_DOMAIN_BYTES``)."""
     file = plain_file(path, name)
     if file.stat().st_size > _MAX_DOMAIN_BYTES:
         raise ModelFileError(f"{file}: larger than {_MAX_DOMAIN_BYTES} bytes")
@@ -180,14 +211,9 @@ def read_domain(path: Path, name: str | None, max_molecules: int | None = None
             raw = fh.read(_MAX_DOMAIN_BYTES + 1)
         if len(raw) > _MAX_DOMAIN_BYTES:
             raise ModelFileError(f"{file}: larger than {_MAX_DOMAIN_BYTES} bytes")
-        state = json.loads(raw.decode("utf-8"))
+        return file, json.loads(raw.decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
-        raise ModelFileError(f"{file}: not a saved applicability domain "
-                             f"({type(exc).__name__}: {exc})") from None
-    try:
-        return ApplicabilityDomain.from_dict(state, max_molecules)
-    except ModelFileError as exc:
-        raise ModelFileError(f"{file}: {exc}") from None
+        raise ModelFileError(f"{file}: not a saved {what} ({type(exc).__name__}: {exc})") from None
 
 
 def plain_file(folder: Path, name: str) -> Path:

@@ -41,8 +41,8 @@ _IN_FLIGHT_PER_WORKER = 4  # chunks per worker in flight: workers stay busy, mem
 
 
 def predict_chunks(model: QSARModel | None, chunks: Iterable[Sequence[str]], *, n_jobs: int = 1,
-                   scheduler: Any = None, model_path: str | os.PathLike | None = None
-                   ) -> Iterator[pd.DataFrame]:
+                   scheduler: Any = None, model_path: str | os.PathLike | None = None,
+                   level: float | None = None) -> Iterator[pd.DataFrame]:
     """Score chunks of SMILES; one table per chunk, in input order.
 
     Parameters
@@ -59,6 +59,8 @@ def predict_chunks(model: QSARModel | None, chunks: Iterable[Sequence[str]], *, 
         The model's saved folder. Local workers load it once each (without it, from a copy
         saved to a temporary folder). Dask workers get ``model`` scattered once to each, and
         load ``model_path`` only when ``model`` is None (then they must be able to read it).
+    level : float, optional
+        Interval / prediction-set level (default: the model's ``interval_level``).
 
     Yields
     ------
@@ -78,11 +80,11 @@ def predict_chunks(model: QSARModel | None, chunks: Iterable[Sequence[str]], *, 
     tasks = _numbered(chunks)
     if scheduler is not None:
         client_class = _dask_client_class()
-        return _on_dask(client_class, scheduler, model, model_path, tasks)
+        return _on_dask(client_class, scheduler, model, model_path, tasks, level)
     workers = _n_workers(n_jobs)
     if workers > 1:
-        return _on_local_workers(workers, model, model_path, tasks)
-    return _in_process(model if model is not None else load_cached(model_path), tasks)
+        return _on_local_workers(workers, model, model_path, tasks, level)
+    return _in_process(model if model is not None else load_cached(model_path), tasks, level)
 
 
 def load_cached(path: str | os.PathLike) -> QSARModel:
@@ -104,15 +106,16 @@ def _folder_stamp(path: str) -> tuple:
         return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries))
 
 
-def score_chunk(model: QSARModel | str, smiles: list[str], start: int) -> pd.DataFrame:
+def score_chunk(model: QSARModel | str, smiles: list[str], start: int, level: float | None = None
+                ) -> pd.DataFrame:
     """``predict_table`` of one chunk, indexed from ``start``; ``model`` may be a folder path."""
     import pandas as pd
 
     if isinstance(model, str):
         model = load_cached(model)
-    table = next(model.iter_predict(smiles, chunk_size=max(len(smiles), 1)), None)
+    table = next(model.iter_predict(smiles, chunk_size=max(len(smiles), 1), level=level), None)
     if table is None:  # an empty chunk
-        table = model.predict_table([])
+        table = model.predict_table([], level=level)
     table.index = pd.RangeIndex(start, start + len(smiles))
     return table
 
@@ -136,9 +139,10 @@ def _n_workers(n_jobs: int) -> int:
     return effective_n_jobs(n_jobs)
 
 
-def _in_process(model: QSARModel, tasks: Iterator[tuple[list[str], int]]) -> Iterator[pd.DataFrame]:
+def _in_process(model: QSARModel, tasks: Iterator[tuple[list[str], int]], level: float | None
+                ) -> Iterator[pd.DataFrame]:
     for smiles, start in tasks:
-        yield score_chunk(model, smiles, start)
+        yield score_chunk(model, smiles, start, level)
 
 
 def _in_order(submit: Callable[..., Any], tasks: Iterable[tuple], window: int) -> Iterator[Any]:
@@ -160,8 +164,8 @@ def _in_order(submit: Callable[..., Any], tasks: Iterable[tuple], window: int) -
             future.cancel()
 
 
-def _on_local_workers(n_workers: int, model: QSARModel | None, model_path, tasks
-                      ) -> Iterator[pd.DataFrame]:
+def _on_local_workers(n_workers: int, model: QSARModel | None, model_path, tasks,
+                      level: float | None = None) -> Iterator[pd.DataFrame]:
     """Local worker processes (joblib, pool kept across calls); each loads the model folder once.
 
     Chunks go out in windows of a few per worker: joblib's generator dispatches a new task
@@ -177,7 +181,7 @@ def _on_local_workers(n_workers: int, model: QSARModel | None, model_path, tasks
         path = os.path.realpath(model_path)
         with Parallel(n_jobs=n_workers, return_as="generator") as parallel:
             for window in _windows(tasks, _IN_FLIGHT_PER_WORKER * n_workers):
-                yield from parallel(delayed(score_chunk)(path, *task) for task in window)
+                yield from parallel(delayed(score_chunk)(path, *task, level) for task in window)
 
 
 def _windows(tasks: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
@@ -193,8 +197,8 @@ def _dask_client_class() -> type:
     return Client
 
 
-def _on_dask(client_class: type, scheduler, model: QSARModel | None, model_path, tasks
-             ) -> Iterator[pd.DataFrame]:
+def _on_dask(client_class: type, scheduler, model: QSARModel | None, model_path, tasks,
+             level: float | None = None) -> Iterator[pd.DataFrame]:
     """Chunks as tasks on a Dask cluster, results back in input order."""
     own = isinstance(scheduler, (str, os.PathLike))
     client = client_class(str(scheduler), set_as_default=False) if own else scheduler
@@ -205,7 +209,7 @@ def _on_dask(client_class: type, scheduler, model: QSARModel | None, model_path,
         window = max(2, _IN_FLIGHT_PER_WORKER * threads)
 
         def submit(smiles, start):
-            return client.submit(score_chunk, source, smiles, start, pure=False)
+            return client.submit(score_chunk, source, smiles, start, level, pure=False)
 
         yield from _in_order(submit, tasks, window)
     finally:

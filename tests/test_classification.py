@@ -118,9 +118,12 @@ def test_predict_proba_rows_columns_and_failures(chloro):
     assert predicted.dtype == object and predicted[1] is None
     assert predicted[0] == model.classes_[proba[0].argmax()]
     table = model.predict_table(rows)
-    assert list(table.columns) == ["smiles", "prediction", "proba_0", "proba_1", "status",
-                                   "error", "stripped", "in_domain", "max_similarity",
-                                   "unseen_fraction"]  # no prediction_in_range for classes
+    assert list(table.columns)[:13] == [
+        "smiles", "prediction", "proba_0", "proba_1", "status", "error", "stripped",
+        "prediction_set", "set_size", "set_level", "in_domain", "max_similarity",
+        "unseen_fraction"]  # no prediction_in_range for classes
+    assert table.set_size[1] is None and table.set_size[0] >= 1
+    assert str(table.prediction[0]) in table.prediction_set[0].split("|")
     assert table.in_domain[1] is None and np.isnan(table.max_similarity[1])
     assert table.status.tolist() == ["ok", "failed", "ok"]
 

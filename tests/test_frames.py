@@ -116,9 +116,14 @@ def test_predict_node_keeps_rows_rowids_and_cells(model_folder, query, monkeypat
     out = run_node("predict_node.py", query, monkeypatch, model_folder=str(model_folder))
     assert list(out.index) == list(query.index)
     pd.testing.assert_frame_equal(out[query.columns], query)
-    assert list(out.columns[:5]) == ["ID", "Canonical_SMILES", "Prediction", "qsarmil_prediction",
-                                     "status"]
+    assert list(out.columns[:9]) == ["ID", "Canonical_SMILES", "Prediction", "qsarmil_prediction",
+                                     "status", "error", "stripped", "prediction_lower",
+                                     "prediction_upper"]
     assert out.qsarmil_prediction.dtype == np.float64
+    ok = out.status == "ok"
+    assert (out.prediction_lower[ok] < out.qsarmil_prediction[ok]).all()
+    assert (out.qsarmil_prediction[ok] < out.prediction_upper[ok]).all()
+    assert out.nearest_1_id[ok].str.startswith("row ").all() and out.nearest_1_id[~ok].isna().all()
     failed = out.status == "failed"
     assert failed.tolist() == [i in (3, 6) for i in range(10)]
     assert out.qsarmil_prediction[failed].isna().all() and out.qsarmil_prediction[~failed].notna().all()

@@ -29,10 +29,14 @@ def _rows(page: str) -> list[str]:
 
 def test_domain_flag_fires_for_unseen_fragments(alkanol_model):
     table = alkanol_model.predict_table([QUINOLINE, "CCCO", "nope("])
-    assert list(table.columns)[-4:] == ["in_domain", "max_similarity", "unseen_fraction",
-                                        "prediction_in_range"]
+    start = list(table.columns).index("in_domain")
+    assert list(table.columns)[start:start + 7] == [
+        "in_domain", "max_similarity", "unseen_fraction", "prediction_in_range", "domain_note",
+        "in_training_set", "training_value"]
     quinoline, seen, failed = table.itertuples(index=False)
     assert quinoline.in_domain is False and quinoline.unseen_fraction == 1.0
+    assert "100% of its atom environments never seen in training" in quinoline.domain_note
+    assert seen.in_training_set is True and seen.domain_note == ""
     assert seen.in_domain is True and seen.max_similarity == 1.0
     assert seen.prediction_in_range is True
     assert failed.in_domain is None and np.isnan(failed.max_similarity)

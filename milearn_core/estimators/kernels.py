@@ -161,11 +161,26 @@ def _loo_choice(K: np.ndarray, y: np.ndarray, alphas: Sequence[float],
     return best
 
 
-def _solve(K: np.ndarray, y: np.ndarray, alpha: float, weights: np.ndarray | None = None) -> np.ndarray:
-    """Dual coefficients ``(K + alpha W^-1)^-1 y`` by Cholesky (one BLAS thread, as above)."""
-    ridge = alpha * (np.eye(len(K)) if weights is None else np.diag(1.0 / weights))
+def _solve(K: np.ndarray, y: np.ndarray, alpha: float, weights: np.ndarray | None = None,
+           loo: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Dual coefficients ``(K + alpha W^-1)^-1 y`` by Cholesky (one BLAS thread, as above),
+    and with ``loo`` the exact leave-one-out residuals of the fit.
+
+    With ``A = K + alpha W^-1`` and ``dual = A^-1 y``, the leave-one-out residual of row ``i``
+    is ``dual_i / (A^-1)_ii`` (the ridge residual ``alpha dual_i / w_i`` over one minus the
+    leverage, ``alpha (A^-1)_ii / w_i``), so the diagonal of the inverse is all it costs.
+    """
+    A = K + alpha * (np.eye(len(K)) if weights is None else np.diag(1.0 / weights))
     with threadpool_limits(1):
-        return scipy.linalg.solve(K + ridge, y, assume_a="pos", check_finite=False)
+        factor = scipy.linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
+        dual = scipy.linalg.cho_solve(factor, y, check_finite=False)
+        if not loo:
+            return dual, None
+        inverse, info = scipy.linalg.lapack.dpotri(factor[0], lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("the regularised kernel matrix is not positive definite")
+    diagonal = np.diag(inverse).copy()
+    return dual, dual / diagonal.reshape(-1, *([1] * (dual.ndim - 1)))
 
 
 KERNELS = {"minmax": (1.0, 0.0), "linear": (0.0, 1.0), "minmax+linear": (1.0, 1.0)}
@@ -240,8 +255,8 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
 
     def _fit_scores(self, bags: list, Y: np.ndarray, single: bool, weights: np.ndarray | None = None):
         """Fit the kernel ridge scores to the columns of ``Y`` (one per output), with optional
-        sample weights (``single``: one output, stored 1-D); returns the rows the choice was
-        made on and their leave-one-out scores (out-of-fold values for calibration)."""
+        sample weights (``single``: one output, stored 1-D); returns every training bag's exact
+        leave-one-out scores, shape ``Y.shape`` (out-of-fold values for calibration)."""
         kernels, alphas = self._checked_params()
         minmax = any(KERNELS[k][0] for k in kernels)
         sums = _nonnegative_csr(_bag_sums(pack_bags(bags)), "the training bags", check=minmax)
@@ -264,7 +279,12 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
         _, self.kernel_, self.alpha_, loo = best
         if len(subset) < len(bags):  # only the chosen kernel, now on every training bag
             parts = _kernel_parts(sums, [self.kernel_], scale)
-        dual = _solve(_combined(self.kernel_, *parts), Y - mean_y, self.alpha_, weights)
+        full = len(subset) == len(bags)
+        dual, loo_full = _solve(_combined(self.kernel_, *parts), Y - mean_y, self.alpha_, weights,
+                                loo=not full)
+        # Leave-one-out scores of every training bag at the chosen kernel and penalty: from the
+        # selection itself when it held every bag, else from the final fit's inverse diagonal.
+        loo_scores = Y - loo if full else Y - loo_full
         w_mm, w_lin = KERNELS[self.kernel_]
         coef = (np.asarray(sums.T @ dual).T * (w_lin / scale) if w_lin
                 else np.zeros((Y.shape[1], sums.shape[1])))
@@ -273,7 +293,7 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
         self.train_data_, self.train_indices_, self.train_indptr_ = (
             sums.data, sums.indices.astype(np.int64), sums.indptr.astype(np.int64))
         self.n_features_in_ = bags[0].shape[1]
-        return subset, Y_sub - loo
+        return loo_scores
 
     def _set_scores(self, dual, coef, intercept, single: bool) -> None:
         self.dual_coef_ = dual[:, 0] if single else dual
@@ -356,7 +376,14 @@ _SCORE_FIELDS = ("alpha_", "dual_coef_", "intercept_", "kernel_", "linear_coef_"
                  "n_features_in_", "train_data_", "train_indices_", "train_indptr_")
 
 
-@register_state("milearn_core.BagKernelRegressor", check=_check_state, fields=_SCORE_FIELDS)
+def _check_regressor_state(model) -> None:
+    """The score part, plus one leave-one-out prediction per training bag and output."""
+    _check_state(model)
+    check_array(model.loo_predictions_, "loo_predictions_", "f", np.shape(model.dual_coef_))
+
+
+@register_state("milearn_core.BagKernelRegressor", check=_check_regressor_state,
+                fields=_SCORE_FIELDS + ("loo_predictions_",))
 class BagKernelRegressor(RegressorMixin, _BagKernelModel):
     """Kernel ridge regression on bags: MinMax and/or linear kernel between summed instances.
 
@@ -387,6 +414,9 @@ class BagKernelRegressor(RegressorMixin, _BagKernelModel):
         nearly unpenalised intercept.
     loo_errors_ : dict
         Least leave-one-out mean squared error of each candidate kernel.
+    loo_predictions_ : ndarray of shape (n_train,) or (n_train, n_outputs)
+        Each training bag's exact leave-one-out prediction at the chosen kernel and penalty
+        (out-of-fold values for prediction intervals, :mod:`milearn_core.uncertainty`).
     train_data_, train_indices_, train_indptr_ : ndarray
         The training bags' summed instances as CSR arrays (the MinMax kernel needs them).
     n_features_in_ : int
@@ -413,7 +443,8 @@ class BagKernelRegressor(RegressorMixin, _BagKernelModel):
         if len(bags) < 2:
             raise BagError(f"need at least 2 bags to choose alpha; got {len(bags)}")
         y = check_bag_targets(y, len(bags), "regression")
-        self._fit_scores(bags, y.reshape(len(y), -1), single=y.ndim == 1)
+        loo = self._fit_scores(bags, y.reshape(len(y), -1), single=y.ndim == 1)
+        self.loo_predictions_ = loo[:, 0] if y.ndim == 1 else loo
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -447,10 +478,12 @@ def _check_classifier_state(model) -> None:
     offset = check_array(model.calibration_intercept_, "calibration_intercept_", "f", (n_scores,))
     if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(offset))):
         raise StateError("the calibration must be finite")
+    check_array(model.loo_proba_, "loo_proba_", "f", (len(model.train_indptr_) - 1, len(classes)))
 
 
 @register_state("milearn_core.BagKernelClassifier", check=_check_classifier_state,
-                fields=_SCORE_FIELDS + ("classes_", "calibration_coef_", "calibration_intercept_"))
+                fields=_SCORE_FIELDS + ("classes_", "calibration_coef_", "calibration_intercept_",
+                                        "loo_proba_"))
 class BagKernelClassifier(ClassifierMixin, _BagKernelModel):
     """Kernel classification on bags: the bag-kernel regressor's scores, calibrated.
 
@@ -477,7 +510,8 @@ class BagKernelClassifier(ClassifierMixin, _BagKernelModel):
         ignored); probabilities are calibrated without weights, to the real class frequencies.
     selection_size : int or None
         Above this many bags, the kernel and penalty are chosen on a seeded subset of this size
-        (and calibrated on its leave-one-out scores); the final solve uses every bag.
+        ; the final solve uses every bag, and the calibration every bag's exact leave-one-out
+        score.
     random_state : int or None
         Seeds that subset.
 
@@ -490,6 +524,9 @@ class BagKernelClassifier(ClassifierMixin, _BagKernelModel):
     calibration_coef_ : ndarray of shape (n_logits, n_scores)
     calibration_intercept_ : ndarray of shape (n_logits,)
         Log-odds (or logits) = scores @ calibration_coef_.T + calibration_intercept_.
+    loo_proba_ : ndarray of shape (n_train, n_classes)
+        Calibrated probabilities of each training bag's leave-one-out scores (out-of-fold
+        values for conformal prediction sets).
     contribution_intercept_ : float or ndarray of shape (n_classes,)
         The log-odds of a bag whose instances contribute nothing.
     """
@@ -528,11 +565,13 @@ class BagKernelClassifier(ClassifierMixin, _BagKernelModel):
         Y = np.where(codes[:, None] == (np.array([1]) if binary else np.arange(len(self.classes_))),
                      1.0, -1.0)
         weights = None if self.class_weight is None else compute_sample_weight("balanced", codes)
-        subset, loo_scores = self._fit_scores(bags, Y, single=binary, weights=weights)
+        loo_scores = self._fit_scores(bags, Y, single=binary, weights=weights)
         # Platt scaling on out-of-fold scores; a mild penalty keeps it finite when they separate.
-        calibrator = LogisticRegression(C=100.0, max_iter=1000).fit(loo_scores, codes[subset])
+        calibrator = LogisticRegression(C=100.0, max_iter=1000).fit(loo_scores, codes)
         self.calibration_coef_ = np.asarray(calibrator.coef_, dtype=np.float64)
         self.calibration_intercept_ = np.asarray(calibrator.intercept_, dtype=np.float64)
+        self.loo_proba_ = self._probabilities(loo_scores @ self.calibration_coef_.T
+                                              + self.calibration_intercept_)
         return self
 
     @property
@@ -552,11 +591,13 @@ class BagKernelClassifier(ClassifierMixin, _BagKernelModel):
 
     def predict_proba(self, X) -> np.ndarray:
         """Calibrated class probabilities, columns ordered as ``classes_``."""
+        return self._probabilities(self.decision_function(X).reshape(len(X), -1))
+
+    def _probabilities(self, logits: np.ndarray) -> np.ndarray:
         from scipy.special import expit, softmax
 
-        logits = self.decision_function(X)
         if len(self.classes_) == 2:
-            p = expit(logits)
+            p = expit(logits[:, 0])
             return np.column_stack([1.0 - p, p])
         return softmax(logits, axis=1)
 
