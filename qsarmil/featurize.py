@@ -23,6 +23,7 @@ from .conformers import (
 from .custom_descriptors import is_custom, probe_width
 from .descriptors import (
     COUNT_FINGERPRINTS,
+    COUNT_LIKE,
     DESCRIPTORS_2D,
     DESCRIPTORS_3D,
     SUMMABLE_OVER_FRAGMENTS,
@@ -197,7 +198,10 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         the parent molecule; the default), ``"morgan_atoms"`` (the same without dropping
         environments RDKit finds redundant: every atom's environments count, so the fragments
         add up to the molecule exactly), ``"atompair_parent"`` (the parent's atom pairs, half
-        a pair per end, weight ``ATOM_PAIR_WEIGHT``), ``"morgan"`` (of the fragment cut out,
+        a pair per end, weight ``ATOM_PAIR_WEIGHT``), ``"physchem_atoms"`` (the fragment's
+        atoms' Crippen logP in positive and negative parts, Crippen MR, TPSA and Labute ASA,
+        scaled per heavy atom; additive and nonnegative, treated as counts; the physchem
+        recipe, :func:`qsarmil.recipes.physchem_model`), ``"morgan"`` (of the fragment cut out,
         see ``dummy_atoms``), ``"rdkit2d"``, ``"pharmacophore"``. Conformer bags: any of
         ``"shape"``, ``"autocorr3d"``, ``"rdf"``, ``"morse"``, ``"whim"``, ``"getaway"``,
         ``"usr"``, ``"usrcat"``, ``"pharmacophore3d"`` (default: all but ``"getaway"`` and
@@ -306,7 +310,7 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         if self.sparse not in (True, False, "auto"):
             raise ValueError(f"sparse must be True, False or 'auto', got {self.sparse!r}")
         _check_limits(self.max_heavy_atoms, self.max_smiles_length, self.time_limit)
-        counts_only = all(k in COUNT_FINGERPRINTS for k in kinds)  # counts: mostly zeros
+        counts_only = all(k in COUNT_LIKE for k in kinds)  # counts: mostly zeros, nonnegative
         sparse = counts_only if self.sparse == "auto" else bool(self.sparse)
         return {
             "bag_type": self.bag_type, "descriptors": kinds, "standardize": self.standardize,
@@ -347,9 +351,9 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         """Whether :meth:`transform_summed` can sum the bags without building fragments.
 
         True for fragment bags of in-parent descriptor sets (``"morgan_parent"``,
-        ``"morgan_atoms"``, ``"atompair_parent"``) without the whole molecule as an extra
-        instance: the fragments partition the atoms, and each environment or atom pair is
-        counted at its atoms.
+        ``"morgan_atoms"``, ``"atompair_parent"``, ``"physchem_atoms"``) without the whole
+        molecule as an extra instance: the fragments partition the atoms, and each environment,
+        atom pair or atom value is counted at its atoms.
         """
         config = self._config()
         return (config["bag_type"] != "conformers" and not config["include_whole"]

@@ -164,3 +164,17 @@ def test_classification_table_is_the_saved_full_run():
     table = markdown(results["summary"])
     assert table == (README.parent / "benchmarks" / "results" / "classification.md").read_text()
     assert "<!-- results: classification -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")
+
+
+def test_physchem_table_is_the_saved_run():
+    sys.path.insert(0, str(README.parent / "benchmarks"))
+    from physchem import SETS, markdown
+
+    results = json.loads((README.parent / "benchmarks" / "results" / "physchem.json").read_text())
+    assert list(results["sets"]) == list(SETS)                     # both sets, one run
+    for res in results["sets"].values():
+        assert set(res["models"]) == {"default", "physchem", "chemprop"}
+        assert "skipped" not in res["models"]["chemprop"]          # the saved run had chemprop
+    table = markdown(results["sets"])
+    assert table == (README.parent / "benchmarks" / "results" / "physchem.md").read_text()
+    assert "<!-- results: physchem -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")
