@@ -151,7 +151,7 @@ def train_frame(df: pd.DataFrame, smiles_column: Hashable | None = None,
 
 def predict_frame(model: QSARModel | str | os.PathLike, df: pd.DataFrame,
                   smiles_column: Hashable | None = None, n_jobs: int = 1,
-                  scheduler=None) -> pd.DataFrame:
+                  scheduler=None, level: float | None = None) -> pd.DataFrame:
     """The input table with the model's columns added.
 
     Parameters
@@ -164,19 +164,23 @@ def predict_frame(model: QSARModel | str | os.PathLike, df: pd.DataFrame,
         Detected when not given (see :func:`find_smiles_column`).
     n_jobs, scheduler
         Where scoring runs (see :func:`qsarmil.scale.predict_chunks`).
+    level : float, optional
+        Level of the prediction intervals or class sets (default: the model's, 0.9).
 
     Returns
     -------
     DataFrame
         ``df`` plus ``prediction``, ``proba_<class>`` (classifiers), ``status`` ("ok" or
-        "failed"), ``error`` and ``stripped`` (counter-ions removed) as the model gives them.
-        A failed row keeps its cells, with a NaN (or missing) prediction and the error text.
+        "failed"), ``error`` and ``stripped`` (counter-ions removed), then the interval (or
+        class set), domain and nearest-training-molecule columns, as
+        :meth:`QSARModel.predict_table` gives them. A failed row keeps its cells, with a
+        NaN (or missing) prediction and the error text.
     """
     model, path = _model_and_path(model)
     smiles = smiles_texts(df[find_smiles_column(df.columns, smiles_column)])
     tables = list(predict_chunks(model, _chunks(smiles, _CHUNK), n_jobs=n_jobs,
-                                 scheduler=scheduler, model_path=path))
-    result = pd.concat(tables) if tables else model.predict_table([])
+                                 scheduler=scheduler, model_path=path, level=level))
+    result = pd.concat(tables) if tables else model.predict_table([], level=level)
     return _with_columns(df, result.drop(columns="smiles"))
 
 

@@ -6,10 +6,13 @@ pictures are data URIs, the only scripts are a small table sorter and, for confo
 
 The table holds one row per input (failed rows with their error): ID and name where given,
 the SMILES, the numeric prediction (sortable: click a header), class probabilities
-(classifiers), the applicability-domain flag (models that have one), and the top contributing
-fragments as small structure pictures. The baseline (additive models) and the units are stated
-once at the top; every drawing uses one shared colour scale (:func:`~qsarmil.explain.shared_vmax`),
-so equal colours mean equal values across molecules.
+(classifiers), the prediction interval drawn as an error bar on one axis for all rows (or the
+conformal class set), the measured value where given, the applicability-domain flag with its
+reasons (models that have one), the nearest training molecule, and the top contributing
+fragments as small structure pictures. With measured values, a plot of predicted against
+measured values with each prediction's interval opens the report. The baseline (additive
+models) and the units are stated once at the top; every drawing uses one shared colour scale
+(:func:`~qsarmil.explain.shared_vmax`), so equal colours mean equal values across molecules.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from rdkit.Chem.Draw import rdMolDraw2D
 from milearn_core.persist import atomic_path
 
 from .explain import ColorScale, _3dmol_js, colorbar_label, conformer_note, shared_vmax, view_conformers
+from .report_plots import interval_bar, predicted_vs_measured
 
 __all__ = ["render_report", "write_report"]
 
@@ -134,6 +138,35 @@ def _domain_cell(e) -> str:
     return "<td data-sort='0'>in</td>"
 
 
+def _sure(e) -> dict:
+    return e.reliability or {} if e.status == "ok" else {}
+
+
+def _interval_cell(e, axis: tuple[float, float]) -> str:
+    r = _sure(e)
+    low, high = _number(r.get("prediction_lower")), _number(r.get("prediction_upper"))
+    if r.get("prediction_set") is not None:
+        return f"<td>{{{html.escape(r['prediction_set'].replace('|', ', '))}}}</td>"
+    if low is None or high is None:
+        return "<td data-sort=''></td>"
+    bar = interval_bar(low, float(e.prediction), high, axis)
+    return (f"<td class='num' data-sort='{high - low!r}' title='width {high - low:.2f}'>"
+            f"{low:.2f} to {high:.2f}<br>{bar}</td>")
+
+
+def _nearest_cell(e) -> str:
+    r = _sure(e)
+    if r.get("nearest_1_id") is None:
+        return "<td data-sort=''></td>"
+    similarity = _number(r.get("nearest_1_similarity"))
+    value = r.get("nearest_1_value")
+    shown = f"{value:.2f}" if isinstance(value, float) else str(value)
+    text = f"{r['nearest_1_id']} (similarity {similarity:.2f}): {shown}"
+    if r.get("in_training_set"):
+        text = f"in training set; {text}"
+    return f"<td data-sort='{similarity!r}'>{html.escape(text)}</td>"
+
+
 def _svg_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
@@ -226,6 +259,32 @@ def _section(i: int, e, label: str, signed: bool, vmax: float) -> str:
     return f"<section id='mol{i}'><h2>{html.escape(heading)}</h2>{body}</section>"
 
 
+def _axis_of(sure: list[dict]) -> tuple[float, float]:
+    """One axis for every row's interval bar: the range of all bounds."""
+    bounds = [_number(r.get(k)) for r in sure for k in ("prediction_lower", "prediction_upper")]
+    bounds = [b for b in bounds if b is not None]
+    if not bounds:
+        return 0.0, 1.0
+    low, high = min(bounds), max(bounds)
+    return (low, high) if high > low else (low - 0.5, high + 0.5)
+
+
+def _measured_plot(explanations: list, measured: list[str] | None, level: float | None) -> str:
+    """Predicted against measured values with intervals (regression models with intervals)."""
+    if not measured or level is None:
+        return ""
+    rows = [(_number(v), e) for v, e in zip(measured, explanations)
+            if e.status == "ok" and _number(v) is not None
+            and _number(_sure(e).get("prediction_lower")) is not None]
+    if not rows:
+        return ""
+    first = rows[0][1]
+    label = first.target_name + (f" ({first.units})" if first.units else "")
+    return predicted_vs_measured([v for v, _ in rows], [float(e.prediction) for _, e in rows],
+                                 [_sure(e)["prediction_lower"] for _, e in rows],
+                                 [_sure(e)["prediction_upper"] for _, e in rows], label, level)
+
+
 def _instance_table(e) -> str:
     table = e.instances.drop(columns=["atoms"])
     return table.to_html(index=False, float_format=lambda v: f"{v:.3f}")
@@ -246,7 +305,8 @@ def _sources(source, smiles) -> tuple[object | None, list]:
 
 def render_report(source, smiles: Sequence[str] | None = None, title: str = "qsarmil report",
                   *, ids: Sequence | None = None, names: Sequence | None = None,
-                  vmax: float | None = None, top: int = 3) -> str:
+                  vmax: float | None = None, top: int = 3,
+                  measured: Sequence | None = None) -> str:
     """HTML text of the report.
 
     Parameters
@@ -260,6 +320,9 @@ def render_report(source, smiles: Sequence[str] | None = None, title: str = "qsa
         The |value| of full colour; default: the largest of the set (:func:`shared_vmax`).
     top : int
         How many top-contributing fragments to picture per row.
+    measured : sequence, optional
+        One measured value per molecule (None or NaN where unknown): a column, and for
+        regression models with intervals, a plot of predicted against measured values.
     """
     model, explanations = _sources(source, smiles)
     n = len(explanations)
@@ -272,19 +335,35 @@ def render_report(source, smiles: Sequence[str] | None = None, title: str = "qsa
     scale = ColorScale.shared([], signed, vmax, colorbar_label(
         signed, *((first.target_name, first.units) if first else ())))
     has_domain = any(e.domain is not None for e in ok)
+    measured_labels = _labels(n, measured, "measured values") if measured is not None else None
+    sure = [_sure(e) for e in ok]
+    level = next((r.get("interval_level", r.get("set_level")) for r in sure if r), None)
+    has_interval = level is not None
+    has_nearest = any(r.get("nearest_1_id") is not None for r in sure)
+    axis = _axis_of(sure)
+    interval_header = (f"{level:.0%} " + ("set" if "set_level" in sure[0] else "interval")
+                       if has_interval else "")
     headers = ["#", "ID", "name", "SMILES", "prediction", *proba_headers,
-               *(["domain"] if has_domain else []), "top fragments", "status", "error"]
+               *([interval_header] if has_interval else []),
+               *(["measured"] if measured_labels else []),
+               *(["domain"] if has_domain else []),
+               *(["nearest training molecule"] if has_nearest else []),
+               "top fragments", "status", "error"]
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     rows = []
     for i, e in enumerate(explanations):
         proba = "".join(f"<td>{p:.3f}</td>" if math.isfinite(p) else "<td data-sort=''></td>"
                         for p in probabilities[i])
         domain = _domain_cell(e) if has_domain else ""
+        interval = _interval_cell(e, axis) if has_interval else ""
+        value = (f"<td class='num'>{html.escape(measured_labels[i])}</td>" if measured_labels
+                 else "")
+        nearest = _nearest_cell(e) if has_nearest else ""
         rows.append(
             f"<tr><td class='num'><a href='#mol{i}'>{i}</a></td>"
             f"<td>{html.escape(id_labels[i])}</td><td>{html.escape(name_labels[i])}</td>"
-            f"<td>{html.escape(e.smiles)}</td>{_prediction_cell(e)}{proba}{domain}"
-            f"{_top_fragments(e, scale, top)}<td>{e.status}</td>"
+            f"<td>{html.escape(e.smiles)}</td>{_prediction_cell(e)}{proba}{interval}{value}"
+            f"{domain}{nearest}{_top_fragments(e, scale, top)}<td>{e.status}</td>"
             f"<td>{html.escape(e.error)}</td></tr>")
     labels = [" ".join(p for p in (a, b) if p) for a, b in zip(id_labels, name_labels)]
     sections = [_section(i, e, labels[i], signed, vmax) for i, e in enumerate(explanations)]
@@ -293,13 +372,15 @@ def render_report(source, smiles: Sequence[str] | None = None, title: str = "qsa
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style>{three_d}</head><body><h1>{html.escape(title)}</h1>"
             f"{_summary(explanations, proba_headers, scale)}"
+            f"{_measured_plot(explanations, measured_labels, level)}"
             f"<table class='sortable'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
             f"</tbody></table>{''.join(sections)}<script>{_SORTER}</script></body></html>")
 
 
 def write_report(source, smiles_or_path, path: str | os.PathLike | None = None,
                  title: str = "qsarmil report", *, ids: Sequence | None = None,
-                 names: Sequence | None = None, vmax: float | None = None, top: int = 3) -> None:
+                 names: Sequence | None = None, vmax: float | None = None, top: int = 3,
+                 measured: Sequence | None = None) -> None:
     """Write the report atomically: ``write_report(model, smiles, path)`` or
     ``write_report(explanations, path)``; keywords as :func:`render_report`."""
     if path is None:
@@ -308,6 +389,7 @@ def write_report(source, smiles_or_path, path: str | os.PathLike | None = None,
         smiles, path = None, smiles_or_path
     else:
         smiles = smiles_or_path
-    page = render_report(source, smiles, title, ids=ids, names=names, vmax=vmax, top=top)
+    page = render_report(source, smiles, title, ids=ids, names=names, vmax=vmax, top=top,
+                         measured=measured)
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")

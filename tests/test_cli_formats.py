@@ -371,5 +371,6 @@ def test_scoring_goes_through_the_execution_layer(model_dir, tmp_path, monkeypat
     monkeypatch.setattr(scale, "predict_chunks", recording)
     assert run("predict", model_dir, tmp_path / "q.csv", "--n-jobs", "2", "--scheduler",
                "tcp://127.0.0.1:8786", "-o", tmp_path / "routed.csv") == 0
-    assert calls == [{"n_jobs": 2, "scheduler": "tcp://127.0.0.1:8786", "model_path": str(model_dir)}]
+    assert calls == [{"n_jobs": 2, "scheduler": "tcp://127.0.0.1:8786", "model_path": str(model_dir),
+                      "level": None}]
     assert read_csv(tmp_path / "routed.csv") == read_csv(tmp_path / "plain.csv")

@@ -223,7 +223,8 @@ def test_html_report_holds_every_molecule(logp_model, tmp_path):
     page = path.read_text()
     for i, smi in enumerate(smiles):
         assert f"id='mol{i}'" in page and smi in page
-    assert page.count("<svg") == 3 and "failed" in page
+    # a drawing per scored molecule, and the interval bar of each in the table
+    assert page.count("<svg") == 3 + page.count("aria-label='interval ") == 6 and "failed" in page
     assert page.count("<script") == 1  # the table sorter only: no 3-D views for fragments
     assert render_report(model, smiles[:1]).count("<section") == 1
 

@@ -131,6 +131,16 @@ def test_predict_node_keeps_rows_rowids_and_cells(model_folder, query, monkeypat
     assert (out.error[~failed] == "").all()
 
 
+def test_predict_node_takes_the_interval_level(model_folder, query, monkeypatch):
+    default = run_node("predict_node.py", query, monkeypatch, model_folder=str(model_folder))
+    narrow = run_node("predict_node.py", query, monkeypatch, model_folder=str(model_folder),
+                      interval_level="0.5")
+    ok = default.status == "ok"
+    assert (default.interval_level[ok] == 0.9).all() and (narrow.interval_level[ok] == 0.5).all()
+    assert ((narrow.prediction_upper - narrow.prediction_lower)[ok]
+            < (default.prediction_upper - default.prediction_lower)[ok]).all()
+
+
 def test_predict_node_equals_predict_table(model_folder, query, monkeypatch, data):
     from qsarmil.model import QSARModel
 

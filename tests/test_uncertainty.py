@@ -311,3 +311,34 @@ def test_cli_interval_option(model, tmp_path, capsys):
                str(tmp_path / "bad.csv"), "--interval", "1.5") == 2
     assert "--interval must lie between 0 and 1" in capsys.readouterr().err
     assert not (tmp_path / "bad.csv").exists()
+
+
+def test_report_draws_intervals_and_predicted_against_measured(model, solubility):
+    from qsarmil.report import render_report
+
+    _, test = solubility
+    smiles = list(test.smiles[:12]) + ["x("]
+    measured = list(test.target[:12]) + [None]
+    page = render_report(model, smiles, measured=measured)
+    table = model.predict_table(smiles[:12])
+    inside = int(((test.target[:12].to_numpy() >= table.prediction_lower)
+                  & (test.target[:12].to_numpy() <= table.prediction_upper)).sum())
+    assert f"{inside} of 12 measured values" in page and "inside their 90% intervals" in page
+    assert "<th>90% interval</th>" in page and "<th>nearest training molecule</th>" in page
+    assert page.count("aria-label='interval ") == 12  # one error bar per scored row
+    assert "predicted against measured" not in render_report(model, smiles)  # no values, no plot
+
+
+def test_uncertainty_table_is_the_saved_full_run():
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    from uncertainty import markdown
+
+    results = json.loads((root / "benchmarks" / "results" / "uncertainty.json").read_text())
+    assert len(results["sets"]) == 32                              # 30 MoleculeACE + 2, one run
+    assert all("mapie_cv_plus_svr" in r for r in results["sets"].values())
+    assert markdown(results) == (root / "benchmarks" / "results" / "uncertainty.md").read_text()
+    assert "<!-- results: uncertainty -->" in (root / "docs" / "benchmarks.md").read_text()

@@ -227,13 +227,13 @@ import qsarmil.batch_predict as batch_predict
 import qsarmil.cli as cli
 
 class Slow:
-    def predict_table(self, smiles, chunk_size=1000):
+    def predict_table(self, smiles, chunk_size=1000, level=None):
         if not smiles:  # asked for its columns before the write starts
             return pandas.DataFrame(columns=["smiles", "prediction", "status", "error"])
         pathlib.Path(sys.argv[3]).touch()
         time.sleep(120)
 
-    def iter_predict(self, smiles, chunk_size=1000):
+    def iter_predict(self, smiles, chunk_size=1000, level=None):
         yield self.predict_table(smiles)
 
 batch_predict._load_model = lambda path: Slow()

@@ -386,7 +386,8 @@ def test_save_replaces_only_its_own_files_in_a_previous_model(tmp_path, qsar_fol
     model.save(target, overwrite=True)
     assert (target / "README.txt").read_text() == "my notes on this model"
     assert sorted(p.name for p in target.iterdir()) == ["README.txt", "domain.json",
-                                                         "estimator.safetensors", "qsarmil.json"]
+                                                         "estimator.safetensors", "qsarmil.json",
+                                                         "reliability.json"]
     np.testing.assert_array_equal(QSARModel.load(target).predict(smiles), model.predict(smiles))
 
 
@@ -475,7 +476,7 @@ def test_domain_file_name_must_be_the_plain_name(tmp_path, qsar_folder, name):
         QSARModel.load(_copy_with(folder, tmp_path, domain_file=name))
 
 
-@pytest.mark.parametrize("name", ["estimator.safetensors", "domain.json"])
+@pytest.mark.parametrize("name", ["estimator.safetensors", "domain.json", "reliability.json"])
 def test_linked_or_missing_model_files_are_refused(tmp_path, qsar_folder, name):
     _, folder, _ = qsar_folder
     target = _copy_with(folder, tmp_path)
@@ -490,9 +491,12 @@ def test_linked_or_missing_model_files_are_refused(tmp_path, qsar_folder, name):
 
 
 @pytest.mark.parametrize("changes", [{"target_name": ["x"]}, {"units": "u" * 201},
-                                     {"version": 2}, {"version": 3}, {"version": 4}, {"version": 6},
-                                     {"custom_widths": []}, {"custom_widths": {"f": 0}}])
-def test_version_3_to_5_keys_are_checked(tmp_path, qsar_folder, changes):
+                                     {"version": 2}, {"version": 3}, {"version": 4}, {"version": 5},
+                                     {"custom_widths": []}, {"custom_widths": {"f": 0}},
+                                     {"reliability_file": "../reliability.json"},
+                                     {"reliability_file": "domain.json"},
+                                     {"domain_file": None}])
+def test_version_3_to_6_keys_are_checked(tmp_path, qsar_folder, changes):
     _, folder, _ = qsar_folder
     with pytest.raises(ModelFileError):
         QSARModel.load(_copy_with(folder, tmp_path, **changes))
@@ -503,12 +507,15 @@ def test_folders_saved_before_the_domain_load_without_it(tmp_path, qsar_folder, 
     model, folder, smiles = qsar_folder
     target = _copy_with(folder, tmp_path, version=version)
     config = json.loads((target / "qsarmil.json").read_text())
-    for key in ("domain_file", "target_name", "units", "n_training_molecules", "custom_widths"):
+    for key in ("domain_file", "target_name", "units", "n_training_molecules", "custom_widths",
+                "reliability_file"):
         del config[key]
     (target / "qsarmil.json").write_text(json.dumps(config))
     (target / "domain.json").unlink()
+    (target / "reliability.json").unlink()
     old = QSARModel.load(target)
     assert old.domain_ is None and "in_domain" not in old.predict_table(smiles)
+    assert old.reliability_ is None and "prediction_lower" not in old.predict_table(smiles)
     np.testing.assert_array_equal(old.predict(smiles), model.predict(smiles))
     old.save(target, overwrite=True)  # saved again (current version), still without a domain
     assert not (target / "domain.json").exists()

@@ -57,8 +57,18 @@ def _as_version_3(folder: Path) -> None:
     """Make ``folder`` look saved before n_training_molecules was recorded."""
     def change(config):
         config["version"] = 3
-        del config["n_training_molecules"], config["custom_widths"]
+        del config["n_training_molecules"], config["custom_widths"], config["reliability_file"]
     _edit_json(folder / "qsarmil.json", change)
+    (folder / "reliability.json").unlink()
+
+
+def _without_reliability(folder: Path) -> None:
+    """Make ``folder`` look saved before reliability.json (version 5)."""
+    def change(config):
+        config["version"] = 5
+        del config["reliability_file"]
+    _edit_json(folder / "qsarmil.json", change)
+    (folder / "reliability.json").unlink()
 
 
 def _fill_domain(folder: Path, n_molecules: int, n_bits: int = 16384) -> None:
@@ -145,6 +155,9 @@ def test_a_forged_training_size_costs_only_what_the_file_holds(small_model_dir, 
     folder = _copy(small_model_dir, tmp_path / "evil")
     _fill_domain(folder, 1_000_000)
     _edit_json(folder / "qsarmil.json", lambda c: c.update(n_training_molecules=1_000_000))
+    # With reliability.json, its 40 rows against the domain's million are refused outright.
+    assert "a list of 1000000 texts" in _load_in_child(small_model_dir, folder)["error"]
+    _without_reliability(folder)
     out = _load_in_child(small_model_dir, folder, n_rows=40)
     assert out["error"] is None
     assert out["grown_mb"] < 300  # 2300 MB before
