@@ -400,6 +400,11 @@ def draw_grid(explanations: Sequence, ids: Sequence | None = None,
     scale = ColorScale.shared(drawn, signed, vmax, title)
     note = ("legend: prediction = baseline + (sum of contributions)"
             if signed and any(e.baseline is not None for e in ok) else "")
+    names = {getattr(e, "baseline_name", "") for e in ok if e.baseline is not None}
+    if note and len(names) == 1 and (name := names.pop()):
+        note += f"; baseline: {name}"
+    if signed and ok and all(getattr(e, "has_atom_level", False) for e in ok):
+        title += " per atom"
     return _grid(mols, values, legends, scale, neutral, instances, per_row, panel, fmt,
                  atom_labels, colorbar, note)
 
@@ -409,7 +414,7 @@ def _panel(e, label: str, signed: bool) -> tuple:
     if e.status != "ok":
         return Chem.Mol(), np.zeros(0), f"{label}: failed ({e.error})"[:80], True, None
     return (e._heavy_mol(), e.atom_values(signed), e.caption(label, signed, short=True),
-            e.draws_neutral(signed), list(e.instances.atoms))
+            e.draws_neutral(signed), e.drawn_groups(signed))
 
 
 def shared_vmax(explanations: Sequence, signed: bool | None = None) -> float:

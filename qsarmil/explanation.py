@@ -39,8 +39,16 @@ class Explanation:
         One row per instance: ``instance, atoms, smiles, weight`` (+ ``conformer_id``,
         ``contribution`` where available).
     baseline : float or None
-        The part of the prediction no instance owns (the model's intercept) where the
-        contributions are exact: prediction = baseline + sum of contributions.
+        The reference the contributions are measured from where they are exact: prediction =
+        baseline + sum of contributions (see :mod:`qsarmil.attribution`; by default the mean
+        prediction over the training molecules).
+    baseline_name : str
+        What the baseline is ("mean training prediction", "intercept", "reference <SMILES>"),
+        stated in legends.
+    atom_contributions : ndarray or None
+        One exact contribution per heavy atom where the model splits over atoms (they add up
+        to the prediction minus the baseline, and a fragment's contribution is the sum of its
+        atoms'); signed drawings then colour atoms (``level="atoms"``) by default.
     target_name, units : str
         What is predicted and in which units, shown on colour bars (e.g. "logS",
         "log mol/L").
@@ -66,6 +74,8 @@ class Explanation:
     units: str = ""
     domain: dict | None = None
     reliability: dict | None = None
+    baseline_name: str = ""
+    atom_contributions: np.ndarray | None = None
 
     def _require_ok(self):
         if self.status != "ok":
@@ -83,16 +93,51 @@ class Explanation:
     def _heavy_mol(self) -> Chem.Mol:
         return Chem.RemoveHs(self.mol) if self.is_conformer_bag else self.mol
 
-    def atom_values(self, signed: bool = False, combine: str = "sum") -> np.ndarray:
-        """Instance weights (or signed contributions) spread onto the heavy atoms."""
+    @property
+    def has_atom_level(self) -> bool:
+        """Whether exact per-atom contributions are available (``atom_contributions``)."""
+        return self.atom_contributions is not None
+
+    def level(self, signed: bool, level: str | None = None) -> str:
+        """The level a picture shows: ``level`` if given, else "atoms" for signed values of a
+        model that splits over atoms, "fragments" otherwise."""
+        if level is None:
+            return "atoms" if signed and self.has_atom_level else "fragments"
+        if level not in ("atoms", "fragments"):
+            raise ValueError(f"level must be 'atoms' or 'fragments', got {level!r}")
+        if level == "atoms" and not (signed and self.has_atom_level):
+            raise ValueError("atom-level values need signed contributions of a model that splits "
+                             "over atoms (the default fragment models)")
+        return level
+
+    def atom_values(self, signed: bool = False, combine: str = "sum",
+                    level: str | None = None) -> np.ndarray:
+        """Values per heavy atom: each atom's own contribution (``level="atoms"``, the default
+        for signed values where available) or its instance's weight or contribution
+        (``"fragments"``)."""
         self._require_ok()
         if signed and not self.has_signed:
             raise ValueError("this model gives no signed contributions (use the default "
                              "regression model, AdditiveRegressor or an instance-level "
                              "pooling such as instance_sum)")
+        if self.level(signed, level) == "atoms":
+            return np.asarray(self.atom_contributions, dtype=np.float64).copy()
         column = "contribution" if signed else "weight"
         return atom_values(self._heavy_mol().GetNumAtoms(), self.instances.atoms,
                            self.instances[column].to_numpy(), combine)
+
+    def drawn_groups(self, signed: bool, level: str | None = None) -> list:
+        """Atoms per coloured unit: one per atom at atom level, else the instances."""
+        if self.level(signed, level) == "atoms":
+            return [(a,) for a in range(self._heavy_mol().GetNumAtoms())]
+        return list(self.instances.atoms)
+
+    def baseline_text(self) -> str:
+        """``baseline -2.71 (mean training prediction)``; "" without a baseline."""
+        if self.baseline is None:
+            return ""
+        return f"baseline {self.baseline:.2f}" + (f" ({self.baseline_name})"
+                                                  if self.baseline_name else "")
 
     @property
     def weights_flat(self) -> bool:
@@ -114,7 +159,7 @@ class Explanation:
         text = f"prediction {self._shown(self.prediction)}"
         if self.has_signed and self.baseline is not None:
             total = float(self.instances.contribution.sum())
-            text += f" = baseline {self.baseline:.2f} + contributions ({total:.2f})"
+            text += f" = {self.baseline_text()} + contributions ({total:.2f})"
         return text + self.sureness()
 
     def sureness(self) -> str:
@@ -169,19 +214,24 @@ class Explanation:
 
     def draw(self, signed: bool | None = None, fmt: str = "svg", size=(450, 350),
              atom_labels: bool = False, vmax: float | None = None, name: str | None = None,
-             colorbar: bool = True, short: bool = False) -> str | bytes:
-        """2-D drawing, fragments coloured by signed contribution (default where the model
-        gives them: red raises, blue lowers, white 0) or by weight (white -> purple), with a
-        colour bar. Flat weights draw without colour. ``vmax``: the |value| of full colour
-        (default: this molecule's largest); ``atom_labels``: one value per fragment;
-        ``short``: the short legend of :meth:`caption` (where a report states the baseline)."""
+             colorbar: bool = True, short: bool = False, level: str | None = None
+             ) -> str | bytes:
+        """2-D drawing coloured by signed contribution (default where the model gives them:
+        red raises, blue lowers, white 0) or by weight (white -> purple), with a colour bar.
+        ``level``: "atoms" (each atom its own contribution; the default where the model splits
+        over atoms) or "fragments" (each fragment's atoms its contribution). Flat weights draw
+        without colour. ``vmax``: the |value| of full colour (default: this molecule's
+        largest); ``atom_labels``: one value per atom or fragment; ``short``: the short legend
+        of :meth:`caption` (where a report states the baseline)."""
         signed = self.has_signed if signed is None else signed
+        level = self.level(signed, level) if self.status == "ok" else level
+        title = colorbar_label(signed, self.target_name, self.units) + (
+            " per atom" if level == "atoms" else "")
         return draw_molecule(
-            self._heavy_mol(), self.atom_values(signed), signed=signed,
+            self._heavy_mol(), self.atom_values(signed, level=level), signed=signed,
             legend=self.caption(name, signed, short), size=size, fmt=fmt, atom_labels=atom_labels,
-            scale=vmax, instances=list(self.instances.atoms), colorbar=colorbar,
-            colorbar_title=colorbar_label(signed, self.target_name, self.units),
-            neutral=self.draws_neutral(signed))
+            scale=vmax, instances=self.drawn_groups(signed, level), colorbar=colorbar,
+            colorbar_title=title, neutral=self.draws_neutral(signed))
 
     def view3d(self, **kwargs):
         """py3Dmol view of the conformers with their weights; a key (top-weight) conformer

@@ -34,6 +34,7 @@ from milearn_core import (
 from milearn_core.nn import INSTANCE_POOLINGS
 from milearn_core.persist import ModelFileError, atomic_path, new_file_mode
 
+from .attribution import explanation_parts, training_reference
 from .custom_descriptors import is_custom, save_custom
 from .domain import ApplicabilityDomain
 from .featurize import MoleculeBagger
@@ -423,6 +424,7 @@ class QSARModel(BaseEstimator):
             self.estimator_.fit(bags, y[self.bagger_.valid_index_])
         self.task_ = task
         self.n_training_molecules_ = len(bags)
+        self.reference_prediction_ = training_reference(self, bags)  # contributions' reference
         valid = self.bagger_.valid_index_
         mols = _domain_mols(self.bagger_.provenance_)
         self.domain_ = ApplicabilityDomain().fit(mols, y[valid] if task == "regression" else None)
@@ -686,12 +688,19 @@ class QSARModel(BaseEstimator):
                 out[name][valid] = scores[name].to_numpy()
         return out
 
-    def explain(self, smiles):
+    def explain(self, smiles, reference="training"):
         """Explain one molecule (a SMILES string) or several (a list).
 
         Returns an :class:`~qsarmil.explanation.Explanation` (or a list of them, failed rows
         included with ``status == "failed"``): the instance table plus ``.draw()``,
         ``.view3d()`` and ``.to_html()``.
+
+        ``reference``: what exact contributions are measured from (the explanation's
+        ``baseline``): ``"training"`` (default) the mean prediction over the training
+        molecules, ``"intercept"`` the model's intercept, or a SMILES (several: their mean
+        prediction); prediction = baseline + sum of contributions, over fragments and, where
+        the model splits over atoms (:func:`qsarmil.attribution.atom_level_available`), over
+        atoms (``atom_contributions``; drawings then colour atoms by default).
         """
         from .explanation import Explanation
 
@@ -700,9 +709,8 @@ class QSARModel(BaseEstimator):
         table, instances = self._predict(items, with_weights=True)
         provenance = {p.index: p for p in self.bagger_.provenance_}
         target_name, units = self._contribution_scale()
-        intercept = (getattr(self.estimator_, "intercept_", None) if self.task_ == "regression"
-                     else getattr(self.estimator_, "contribution_intercept_", None))
-        baseline = float(intercept) if intercept is not None and np.ndim(intercept) == 0 else None
+        ref, per_atom = explanation_parts(self, reference, instances, provenance)
+        baseline = None if ref is None else ref.value
         domain_names = [c for c in _DOMAIN_COLUMNS if c in table]
         reliability = getattr(self, "reliability_", None)
         sure_names = [c for c in reliability.column_names() if c in table and c != "in_domain"
@@ -720,6 +728,8 @@ class QSARModel(BaseEstimator):
                 status=table.status.iloc[row], error=table.error.iloc[row],
                 mol=prov.mol if prov else None, instances=frame,
                 baseline=baseline if frame is not None and "contribution" in frame else None,
+                baseline_name=ref.name if ref is not None else "",
+                atom_contributions=per_atom.get(row),
                 target_name=target_name, units=units, domain=domain, reliability=sure))
         if single and out[0].status != "ok":
             raise MoleculeError(f"row 0 ({items[0]!r}): {out[0].error}")
@@ -796,7 +806,8 @@ class QSARModel(BaseEstimator):
                 "domain_file": DOMAIN_FILE if domain else None,
                 "reliability_file": RELIABILITY_FILE if self._saved_reliability() else None,
                 "target_name": self._target_name(), "units": self._units(),
-                "n_training_molecules": self._training_size(domain)}
+                "n_training_molecules": self._training_size(domain),
+                "reference_prediction": getattr(self, "reference_prediction_", None)}
 
     def _training_size(self, domain: ApplicabilityDomain | None) -> int | None:
         """n_training_molecules_ to save (the domain's size where it was not recorded), checked
@@ -865,6 +876,7 @@ class QSARModel(BaseEstimator):
         check_feature_counts(path, bagger, model.estimator_)
         model.scaler_ = read_scaler(path, config["scaler"], getattr(model.estimator_, "n_features_in_", None))
         model.training_failures_ = []
+        model.reference_prediction_ = config.get("reference_prediction")  # None before version 7
         n_training = config.get("n_training_molecules")  # before version 4: not recorded
         if n_training is None:
             n_training = estimator_training_size(model.estimator_)

@@ -32,8 +32,10 @@ __all__ = ["bagger_n_features", "check_feature_counts", "check_save_folder", "ch
 FORMAT = "qsarmil.QSARModel"
 # 2: the estimator is a milearn_core safetensors file (1 also allowed skops); 3: domain.json,
 # target_name and units; 4: n_training_molecules (caps the domain's size); 5: custom_widths
-# (the name and width of each custom descriptor set; the objects themselves are never saved)
-VERSION = 6
+# (the name and width of each custom descriptor set; the objects themselves are never saved);
+# 6: reliability.json; 7: reference_prediction (the mean training prediction contributions are
+# measured from, qsarmil.attribution)
+VERSION = 7
 CONFIG_FILE, ESTIMATOR_FILE, LEGACY_ESTIMATOR_FILE = ("qsarmil.json", "estimator.safetensors",
                                                          "estimator.skops")
 DOMAIN_FILE = "domain.json"
@@ -49,6 +51,7 @@ _KEYS_V3 = _KEYS_V2 | {"domain_file", "target_name", "units"}
 _KEYS = {1: _KEYS_V2, 2: _KEYS_V2, 3: _KEYS_V3, 4: _KEYS_V3 | {"n_training_molecules"},
          5: _KEYS_V3 | {"n_training_molecules", "custom_widths"},
          6: _KEYS_V3 | {"n_training_molecules", "custom_widths", "reliability_file"}}
+_KEYS[7] = _KEYS[6] | {"reference_prediction"}
 _MAX_CUSTOM_SETS, _MAX_CUSTOM_WIDTH = 32, 2**20
 # The files save writes; an entry of one of these names that is not a regular file (a link, a
 # folder) is refused rather than replaced.
@@ -146,6 +149,10 @@ def read_config(path: Path) -> dict:
                                  f"characters")
     if version >= 4:
         _check_training_size(file, config["n_training_molecules"], config["domain_file"])
+    reference = config.get("reference_prediction")
+    if reference is not None and (isinstance(reference, bool) or not isinstance(reference, (int, float))
+                                  or not np.isfinite(reference)):
+        raise ModelFileError(f"{path}: reference_prediction = {reference!r} is not a finite number")
     widths = config.get("custom_widths", {})
     if not isinstance(widths, dict) or len(widths) > _MAX_CUSTOM_SETS or not all(
             isinstance(k, str) and 0 < len(k) <= _MAX_NAME_LENGTH and not isinstance(v, bool)

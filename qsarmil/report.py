@@ -233,10 +233,14 @@ def _summary(explanations: list, proba_headers: list[str], scale: ColorScale) ->
     if len(baselines) == 1:
         # Classifiers with exact contributions split the log-odds, not the probability.
         what = first.target_name.capitalize() if proba_headers else "Prediction"
-        parts.append(f"{what} = baseline {baselines.pop():.3f} + the sum of the fragments' "
-                     f"contributions.")
+        names = {e.baseline_name for e in ok if e.baseline is not None and e.has_signed}
+        name = f" ({names.pop()})" if len(names) == 1 and "" not in names else ""
+        units = "atoms'" if all(e.has_atom_level for e in ok) else "fragments'"
+        parts.append(f"{what} = baseline {baselines.pop():.3f}{name} + the sum of the "
+                     f"{units} contributions.")
     if scale.signed:
-        parts.append(f"Colours: red fragments raise {_raised(proba_headers)}, blue ones lower "
+        unit = "atoms" if ok and all(e.has_atom_level for e in ok) else "fragments"
+        parts.append(f"Colours: red {unit} raise {_raised(proba_headers)}, blue ones lower "
                      f"it; full colour = {scale.vmax:.3g}, one scale for every picture.")
     else:
         parts.append(f"Colours: darker purple = more instance weight; full colour = "

@@ -163,9 +163,11 @@ def test_explain_table_and_drawings(logp_model):
     assert explanation.baseline + table.contribution.sum() == pytest.approx(explanation.prediction,
                                                                             abs=1e-6)
     assert "<svg" in explanation.draw() and explanation.draw(fmt="png")[:4] == b"\x89PNG"
-    signed = explanation.atom_values(signed=True)
+    signed = explanation.atom_values(signed=True, level="fragments")
+    own = explanation.atom_values(signed=True)  # atom level: each atom its own share
     for atoms, contribution in zip(table.atoms, table.contribution):
         np.testing.assert_allclose(signed[list(atoms)], contribution)
+        assert own[list(atoms)].sum() == pytest.approx(contribution, abs=1e-6)
     with pytest.raises(ValueError, match="conformer bags"):
         explanation.view3d()
     failed = model.explain([SMILES, "nonsense("])[1]

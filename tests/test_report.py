@@ -83,8 +83,9 @@ def test_report_rows_ids_numeric_predictions_and_failures(alkanol_model):
 
 def test_report_states_baseline_and_units_once(alkanol_model):
     page = render_report(alkanol_model, ["CCCO", "CCCCO", "OCCO"])
-    baseline = alkanol_model.estimator_.intercept_
-    assert page.count("baseline") == 1 and f"baseline {baseline:.3f}" in page
+    baseline = alkanol_model.reference_prediction_  # the mean training prediction
+    assert page.count("baseline") == 1
+    assert f"baseline {baseline:.3f} (mean training prediction)" in page
     assert page.count("log mol/L") >= 1 and "Predicted: logS (log mol/L)." in page
     assert page.count("<section") == 3 and page.count("<svg") == 3
     assert page.count("<img") >= 3  # top fragments as pictures

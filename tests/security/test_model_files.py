@@ -318,7 +318,8 @@ def _copy_with(folder: Path, tmp_path: Path, **changes) -> Path:
     {"bagger": {"max_heavy_atoms": 10**12}}, {"bagger": {"time_limit": -1}},
     {"bagger": {"n_conformers": {"__object__": "builtins.exec"}}}, {"bagger": []},
     {"scaler": {"mean": [0.0], "scale": [1.0]}}, {"scaler": "x"}, {"scale_features": "yes"},
-    {"extra_key": 1},
+    {"extra_key": 1}, {"reference_prediction": "os.system"}, {"reference_prediction": float("inf")},
+    {"reference_prediction": True},
 ])
 def test_malformed_model_folders_raise_model_file_error(tmp_path, qsar_folder, changes):
     _, folder, _ = qsar_folder
@@ -508,7 +509,7 @@ def test_folders_saved_before_the_domain_load_without_it(tmp_path, qsar_folder, 
     target = _copy_with(folder, tmp_path, version=version)
     config = json.loads((target / "qsarmil.json").read_text())
     for key in ("domain_file", "target_name", "units", "n_training_molecules", "custom_widths",
-                "reliability_file"):
+                "reliability_file", "reference_prediction"):
         del config[key]
     (target / "qsarmil.json").write_text(json.dumps(config))
     (target / "domain.json").unlink()
@@ -517,6 +518,8 @@ def test_folders_saved_before_the_domain_load_without_it(tmp_path, qsar_folder, 
     assert old.domain_ is None and "in_domain" not in old.predict_table(smiles)
     assert old.reliability_ is None and "prediction_lower" not in old.predict_table(smiles)
     np.testing.assert_array_equal(old.predict(smiles), model.predict(smiles))
+    explained = old.explain(smiles[0])  # no mean training prediction kept: from the intercept
+    assert explained.baseline_name in ("intercept", "")
     old.save(target, overwrite=True)  # saved again (current version), still without a domain
     assert not (target / "domain.json").exists()
     assert QSARModel.load(target).domain_ is None
