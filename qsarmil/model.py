@@ -735,6 +735,15 @@ class QSARModel(BaseEstimator):
             raise MoleculeError(f"row 0 ({items[0]!r}): {out[0].error}")
         return out[0] if single else out
 
+    def compare(self, smiles_a: str, smiles_b: str, measured_a: float | None = None,
+                measured_b: float | None = None, reference="training"):
+        """Two analogues aligned on their common substructure: the predicted difference
+        ``a - b`` split exactly into the changed atoms' part and the context's, the measured
+        difference where given; ``.draw()`` shows both (:mod:`qsarmil.pairs`)."""
+        from .pairs import compare
+
+        return compare(self, smiles_a, smiles_b, measured_a, measured_b, reference=reference)
+
     def _target_name(self) -> str | None:
         return getattr(self, "target_name_", self.target_name)
 

@@ -1,0 +1,89 @@
+"""Pairs: two analogues on their common substructure, the predicted difference split exactly
+into the change and the context, the picture, and a frame of pairs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from rdkit import Chem
+
+from milearn_core import AdditiveRegressor
+from qsarmil.data import load_dataset
+from qsarmil.featurize import MoleculeBagger
+from qsarmil.model import QSARModel
+from qsarmil.pairs import common_substructure, compare_frame
+
+PHENOL, CRESOL = "Oc1ccccc1", "Cc1ccc(O)cc1"
+LINKERS = ("c1ccc2ncccc2c1CN1CCNCC1", "c1ccc2ncccc2c1CCN1CCNCC1")  # CH2 vs CH2CH2
+
+
+@pytest.fixture(scope="module")
+def model():
+    data = load_dataset("solubility")
+    train = data[data.split == "train"].head(150)
+    return QSARModel(bagger=MoleculeBagger(progress=False), uncertainty=None).fit(
+        train.smiles, train.target)
+
+
+def test_common_substructure_keeps_rings_whole():
+    a, b = Chem.MolFromSmiles("c1ccccc1CC"), Chem.MolFromSmiles("c1ccncc1CC")
+    atoms_a, atoms_b, smarts = common_substructure(a, b)
+    # The ethyl and its ring carbon: no ring bond is shared, as the ring does not match whole.
+    assert len(atoms_a) == len(atoms_b) == 3 and "&@" not in smarts
+    atoms_a, atoms_b, smarts = common_substructure(*map(Chem.MolFromSmiles, LINKERS))
+    # One connected common part: the quinoline and its CH2; the piperazine lies past the change.
+    assert len(atoms_a) == len(atoms_b) == 11 and "#7" in smarts
+
+
+def test_the_difference_splits_exactly_into_change_and_context(model):
+    pair = model.compare(CRESOL, PHENOL, measured_a=-0.62, measured_b=0.0)
+    predicted = model.predict([CRESOL, PHENOL])
+    assert pair.predicted_difference == pytest.approx(predicted[0] - predicted[1], abs=1e-9)
+    assert pair.changed_part + pair.context_part == pytest.approx(pair.predicted_difference, abs=1e-6)
+    assert pair.changed_a == (0,) and pair.changed_b == ()  # the methyl is the change
+    assert pair.measured_difference == pytest.approx(-0.62)
+    assert pair.atom_level
+    # The colours: each molecule adds up to its prediction from the shared baseline.
+    for values, prediction in ((pair.values_a, predicted[0]), (pair.values_b, predicted[1])):
+        assert pair.baseline + values.sum() == pytest.approx(prediction, abs=1e-6)
+    # The changed atoms keep their own contributions: the change part is what they carry.
+    assert pair.values_a[list(pair.changed_a)].sum() == pytest.approx(pair.changed_part, abs=1e-9)
+
+
+def test_the_additive_model_has_no_context_part():
+    """An additive model reads the shared atoms alike in both molecules, except where the
+    change alters their own Morgan environments (its neighbours)."""
+    data = load_dataset("solubility")
+    train = data[data.split == "train"].head(150)
+    additive = QSARModel(bagger=MoleculeBagger(progress=False, descriptors=("morgan_atoms",)),
+                         estimator=AdditiveRegressor(), uncertainty=None).fit(train.smiles,
+                                                                              train.target)
+    pair = additive.compare("CCCCCCCO", "CCCCCCO")
+    assert pair.changed_a == (0,) and pair.common_b == tuple(range(7))
+    # b's atom 0 stands for a's CH2 next to the change (a CH3 there): from 3 bonds on, the
+    # radius-2 environments are the same atoms with the same invariants.
+    far = [a for a in pair.common_b if a >= 3]
+    values_a = dict(zip(pair.common_b, pair.values_a[list(pair.common_a)]))
+    for atom in far:
+        assert values_a[atom] == pytest.approx(pair.values_b[atom], abs=1e-9)
+
+
+def test_the_pair_picture(model):
+    pair = model.compare(*LINKERS)
+    svg = pair.draw()
+    assert svg.count("<svg") == 1 and "the change" in svg and "per atom" in svg
+    assert pair.draw(fmt="png")[:4] == b"\x89PNG"
+    assert f"{pair.predicted_difference:+.2f}" in pair.summary()
+
+
+def test_compare_frame_keeps_every_row(model):
+    frame = pd.DataFrame({"id": [1, 2, 3], "smiles_a": [CRESOL, LINKERS[1], "nonsense("],
+                          "smiles_b": [PHENOL, LINKERS[0], PHENOL], "ya": [-0.6, 1.0, 0.0],
+                          "yb": [0.0, 0.5, 0.0]})
+    out = compare_frame(model, frame, measured_a="ya", measured_b="yb")
+    assert list(out.id) == [1, 2, 3] and list(out.status) == ["ok", "ok", "failed"]
+    ok = out[out.status == "ok"]
+    np.testing.assert_allclose(ok.changed_part + ok.context_part, ok.predicted_difference, atol=1e-6)
+    np.testing.assert_allclose(ok.measured_difference, [-0.6, 0.5])
+    assert "nonsense(" in out.error.iloc[2] or out.error.iloc[2]
+    with pytest.raises(ValueError, match="no column 'x'"):
+        compare_frame(model, frame, smiles_a="x")
