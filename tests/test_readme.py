@@ -166,6 +166,16 @@ def test_classification_table_is_the_saved_full_run():
     assert "<!-- results: classification -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")
 
 
+def test_attribution_table_is_the_saved_full_run():
+    sys.path.insert(0, str(README.parent / "benchmarks"))
+    from attribution import markdown
+
+    results = json.loads((README.parent / "benchmarks" / "results" / "attribution.json").read_text())
+    assert len(results["sets"]) == 30                              # every bundled set, one run
+    assert markdown(results) == (README.parent / "benchmarks" / "results" / "attribution.md").read_text()
+    assert "<!-- results: attribution -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")
+
+
 def test_physchem_table_is_the_saved_run():
     sys.path.insert(0, str(README.parent / "benchmarks"))
     from physchem import SETS, markdown
