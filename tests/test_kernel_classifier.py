@@ -167,4 +167,4 @@ def test_the_report_says_the_contributions_split_the_log_odds(tmp_path):
     model = QSARModel(bagger=MoleculeBagger(progress=False), task="classification").fit(SMILES, labels)
     page = render_report(model, SMILES[:3])
     assert "Log-odds of class yes = baseline" in page
-    assert "red fragments raise the probability of yes" in page
+    assert "red atoms raise the probability of yes" in page  # atom-level by default
