@@ -29,9 +29,16 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from .persist import ModelFileError
 
-__all__ = ["IntervalCalibrator", "SetCalibrator", "neighbour_difficulty", "out_of_fold"]
+__all__ = ["IntervalCalibrator", "SetCalibrator", "has_exact_out_of_fold", "neighbour_difficulty",
+           "out_of_fold"]
 
 MAX_SCORES = 10_000_000  # calibration scores a saved calibrator may hold
+
+
+def has_exact_out_of_fold(estimator) -> bool:
+    """Whether a fitted estimator holds exact leave-one-out values of its training bags."""
+    return getattr(estimator, "loo_proba_" if is_classifier(estimator) else "loo_predictions_",
+                   None) is not None
 
 
 def out_of_fold(estimator, X, y, cv: int = 5, random_state: int | None = 0) -> np.ndarray:

@@ -443,7 +443,7 @@ def expected_time_note(model, n_molecules: int, folds: int) -> str | None:
     if isinstance(model.estimator, (MILClassifier, MILRegressor)):
         seconds = _NETWORK_SECONDS.get(model.bagger.bag_type, 0.13) * n_molecules
         kind = "a neural network"
-        if model.uncertainty is not None:  # intervals: 5 out-of-fold refits (smaller sets)
+        if model.uncertainty == "cv":  # intervals: 5 out-of-fold refits (smaller sets)
             fits += 4
     else:  # kernel models: the kernel grows as n² (16 000 molecules: ~120 s)
         seconds = 120.0 * (n_molecules / 16_000) ** 2

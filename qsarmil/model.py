@@ -33,6 +33,7 @@ from milearn_core import (
 )
 from milearn_core.nn import INSTANCE_POOLINGS
 from milearn_core.persist import ModelFileError, atomic_path, new_file_mode
+from milearn_core.uncertainty import has_exact_out_of_fold
 
 from .attribution import explanation_parts, training_reference
 from .custom_descriptors import is_custom, save_custom
@@ -249,12 +250,13 @@ class QSARModel(BaseEstimator):
         legends and reports. Default: those the targets carry (a bundled data set's
         ``target`` column, see :func:`qsarmil.data.dataset_target`), else "prediction" and
         none; ``target_name_`` and ``units_`` hold what the fitted model uses.
-    uncertainty : {"auto", None}
-        "auto": calibrate intervals (regression) or conformal class sets (classification) and
-        keep the nearest-training-molecule table (:mod:`qsarmil.reliability`) on out-of-fold
-        predictions of the training molecules: exact leave-one-out for the default kernel
-        models (a few per cent of the fit), 5-fold refits for other estimators (about five
-        more fits). None: no intervals, sets or neighbours.
+    uncertainty : {"auto", "cv", None}
+        Calibrate intervals (regression) or conformal class sets (classification) and keep
+        the nearest-training-molecule table (:mod:`qsarmil.reliability`) on out-of-fold
+        predictions of the training molecules. "auto": where the estimator gives exact
+        leave-one-out values with its fit (the default kernel models; a few per cent of the
+        fit), else none. "cv": those, or else 5-fold refits (networks, wrappers, consensus:
+        about four more fits). None: no intervals, sets or neighbours.
     interval_level : float
         Default level of intervals and sets (0.9: 90 %); :meth:`predict_table` takes another.
     n_neighbours : int
@@ -383,8 +385,8 @@ class QSARModel(BaseEstimator):
         """
         if self.search not in (None, "stepwise"):
             raise ValueError(f"search must be None or 'stepwise', got {self.search!r}")
-        if self.uncertainty not in (None, "auto"):
-            raise ValueError(f"uncertainty must be 'auto' or None, got {self.uncertainty!r}")
+        if self.uncertainty not in (None, "auto", "cv"):
+            raise ValueError(f"uncertainty must be 'auto', 'cv' or None, got {self.uncertainty!r}")
         reliability = (None if self.uncertainty is None
                        else Reliability(self.interval_level, self.n_neighbours))  # checks both
         smiles = _molecule_list(smiles)
@@ -429,7 +431,8 @@ class QSARModel(BaseEstimator):
         mols = _domain_mols(self.bagger_.provenance_)
         self.domain_ = ApplicabilityDomain().fit(mols, y[valid] if task == "regression" else None)
         self.reliability_ = None
-        if reliability is not None:
+        if reliability is not None and (self.uncertainty == "cv"
+                                        or has_exact_out_of_fold(self.estimator_)):
             ids = [f"row {i}" for i in valid] if ids is None else [str(ids[i]) for i in valid]
             texts = [s if isinstance(s, str) else Chem.MolToSmiles(s) for s in (smiles[i] for i in valid)]
             self.reliability_ = reliability.fit(self.estimator_, bags, y[valid], self.domain_,
@@ -462,6 +465,8 @@ class QSARModel(BaseEstimator):
             return self.predict_table(smiles)["prediction"].to_numpy()
         if getattr(self, "reliability_", None) is None:
             raise ValueError("this model has no intervals (fitted with uncertainty=None, or "
+                             "'auto' on an estimator without exact leave-one-out values: pass "
+                             "uncertainty='cv', or "
                              "saved before intervals existed)")
         level = None if return_interval is True else return_interval
         table = self.predict_table(smiles, level=level)

@@ -95,11 +95,11 @@ def test_slow_fits_are_announced_and_quick_ones_are_not():
     from milearn_core import BagKernelRegressor, MILClassifier
     from qsarmil.featurize import MoleculeBagger
 
-    network = QSARModel(bagger=MoleculeBagger(), estimator=MILClassifier())
+    network = QSARModel(bagger=MoleculeBagger(), estimator=MILClassifier(), uncertainty="cv")
     note = expected_time_note(network, 2651, folds=5)
     assert note.startswith("note: a neural network on 2651 molecules takes about 6 min per fit")
     assert "10 fits: 5 folds, the final model and about 4 for its intervals" in note
-    plain = QSARModel(bagger=MoleculeBagger(), estimator=MILClassifier(), uncertainty=None)
+    plain = QSARModel(bagger=MoleculeBagger(), estimator=MILClassifier())  # "auto": no refits
     assert "6 fits: 5 folds and the final model" in expected_time_note(plain, 2651, folds=5)
     kernel = QSARModel(bagger=MoleculeBagger(), estimator=BagKernelRegressor())
     assert expected_time_note(kernel, 2000, folds=5) is None

@@ -236,8 +236,9 @@ def test_classifier_sets_cover_and_name_their_classes(solubility):
 
 def test_networks_and_wrappers_get_intervals_from_refits(solubility):
     train, test = solubility
-    wrapped = QSARModel(estimator=BagWrapper(Ridge(alpha=10.0))).fit(train.smiles[:200],
-                                                                     train.target[:200])
+    model = QSARModel(estimator=BagWrapper(Ridge(alpha=10.0)))
+    assert model.fit(train.smiles[:200], train.target[:200]).reliability_ is None  # "auto": no LOO
+    wrapped = model.set_params(uncertainty="cv").fit(train.smiles[:200], train.target[:200])
     table = wrapped.predict_table(test.smiles[:50])
     y = test.target.to_numpy()[:50]
     assert np.mean((y >= table.prediction_lower) & (y <= table.prediction_upper)) >= 0.7
