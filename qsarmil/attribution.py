@@ -36,9 +36,11 @@ from .descriptors import WHOLE_OVER_FRAGMENTS, describe_fragments_sparse
 
 __all__ = ["Reference", "atom_bag", "atom_contributions", "atom_level_available",
            "explanation_parts", "reference_prediction", "relative_to_reference",
-           "training_reference", "TRAINING_REFERENCE"]
+           "training_reference", "training_scale", "TRAINING_REFERENCE", "SCALE_QUANTILE"]
 
 TRAINING_REFERENCE = "mean training prediction"
+SCALE_QUANTILE = 0.99  # the training atoms' |contribution| drawn at full colour
+_SCALE_SAMPLE = 100    # training molecules (evenly spread) the scale is measured on
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,27 @@ def training_reference(model, bags) -> float | None:
     if _intercept(model) is None:
         return None
     return float(np.mean(_bag_scores(model.estimator_, bags)))
+
+
+def training_scale(model, mols: Sequence[Chem.Mol]) -> float | None:
+    """The |atom contribution| drawn at full colour in pictures of one output file: the
+    ``SCALE_QUANTILE`` (99th) percentile of |contribution| over the atoms of the training
+    molecules (at most 100 of them, evenly spread), relative to the mean training prediction.
+
+    None where contributions do not split over atoms (:func:`atom_level_available`) or no
+    reference was kept. Larger values are drawn at full colour (clipped), so one extreme atom
+    does not pale every other picture.
+    """
+    reference = getattr(model, "reference_prediction_", None)
+    if reference is None or not len(mols) or not atom_level_available(model):
+        return None
+    picked = np.unique(np.linspace(0, len(mols) - 1, min(len(mols), _SCALE_SAMPLE)).round())
+    shift = float(reference) - _intercept(model)
+    values = [np.abs(c - shift / len(c)) for c in
+              atom_contributions(model, [mols[int(i)] for i in picked]) if len(c)]
+    if not values:
+        return None
+    return float(np.quantile(np.concatenate(values), SCALE_QUANTILE))
 
 
 def relative_to_reference(contributions: np.ndarray, atoms: Sequence[Sequence[int]],

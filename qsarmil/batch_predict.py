@@ -198,6 +198,7 @@ class Scoring:
     model_path: str | None = None
     level: float | None = None
     passed: list[str] = field(default_factory=list)  # the model's columns after "error"
+    scale: FileScale | None = None  # the pictures' one colour scale (set at the first picture)
 
     def columns(self) -> list[str]:
         names = ["prediction", *(f"proba_{c}" for c in self.classes), "status", "error",
@@ -295,13 +296,17 @@ class Scoring:
                  else None)
         proba = self._probabilities(chunk, table)
         passed = table[self.passed].to_numpy(dtype=object) if self.passed else None
-        for k, e in enumerate(self.model.explain(chunk)):
+        explanations = self.model.explain(chunk)
+        if self.pictures and self.scale is None:
+            self.scale = file_scale(self.model, explanations[: max(0, self.pictures - done)])
+        for k, e in enumerate(explanations):
             extra = [] if proba is None else [_plain(p) for p in proba[k]]
             more = [] if passed is None else [_plain(v) for v in passed[k]]
             values = [_plain(e.prediction), *extra, e.status, e.error, *more,
                       *top_fragments(e.instances)]
             if self.pictures:
-                values.append(Picture(_picture(e)) if done + k < self.pictures else None)
+                values.append(Picture(_picture(e, self.scale)) if done + k < self.pictures
+                              else None)
             out.append(values)
         return out
 
@@ -313,12 +318,37 @@ class Picture:
     png: bytes | None
 
 
-def _picture(explanation) -> bytes | None:
-    """The structure picture of one explained row (None for a failed row)."""
+@dataclass(frozen=True)
+class FileScale:
+    """One colour scale for every picture of an output file: the |value| of full colour and
+    where it comes from (stated under each picture's colour bar)."""
+
+    vmax: float
+    note: str
+
+
+def file_scale(model, explanations: list) -> FileScale:
+    """The pictures' scale: the model's ``contribution_scale_`` (the training atoms' 99th
+    percentile |contribution|, kept at fit) where it has one, else the largest |value| among
+    the first chunk's pictures (models without atom contributions, folders saved before it)."""
+    from .explain import shared_vmax
+
+    stored = getattr(model, "contribution_scale_", None)
+    ok = [e for e in explanations if e.status == "ok"]
+    if stored is not None and ok and all(e.has_signed and e.has_atom_level for e in ok):
+        return FileScale(float(stored), "one scale per file: training atoms' 99th percentile")
+    return FileScale(shared_vmax(ok), f"one scale per file: max of the first {len(explanations)} rows")
+
+
+def _picture(explanation, scale: FileScale | None = None) -> bytes | None:
+    """The structure picture of one explained row (None for a failed row), on the file's
+    colour scale."""
     if explanation.status != "ok":
         return None
     try:
-        return explanation.draw(signed=explanation.has_signed, fmt="png", size=PICTURE_SIZE)
+        return explanation.draw(signed=explanation.has_signed, fmt="png", size=PICTURE_SIZE,
+                                vmax=scale.vmax if scale else None,
+                                note=scale.note if scale else "")
     except (ValueError, RuntimeError):  # a molecule RDKit cannot lay out: no picture
         return None
 

@@ -21,6 +21,7 @@ drawn without colour and its legend says "no instance stands out".
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,7 +35,7 @@ from rdkit.Geometry import Point2D
 
 __all__ = ["atom_values", "atom_colors", "draw_molecule", "draw_grid", "view_conformers",
            "conformers_html", "is_flat", "shared_vmax", "conformer_note", "ColorScale",
-           "colorbar_box", "colorbar_label",
+           "colorbar_box", "colorbar_label", "legend_lines",
            "WEIGHT_COLOR", "RAISE_COLOR", "LOWER_COLOR", "FLAT_RATIO", "FLAT_NOTE"]
 
 WEIGHT_COLOR = (0.42, 0.18, 0.62)  # weight scale: white -> purple (one hue, not red)
@@ -47,7 +48,10 @@ WEIGHT_LABEL = "instance weight (sums to 1 per molecule)"
 _BAND = 58         # pixels below the molecule(s) for the colour bar
 _BAR_HEIGHT = 14
 _BAR_STEPS = 64
-_FONT = 13         # colour-bar text, pixels
+_FONT = 13         # colour-bar and legend text, pixels (legends never shrink below it)
+_LINE = _FONT + 4  # pixels per legend line
+_CHAR = 0.55       # a character's width, in font sizes (for wrapping legends)
+_MAX_LINES = 6     # legend lines per panel; longer legends end in "..."
 
 
 def atom_values(n_atoms: int, atoms_per_instance: Sequence[Sequence[int]],
@@ -324,40 +328,89 @@ def draw_molecule(mol: Chem.Mol, values: Sequence[float], signed: bool = False, 
     colour_scale = ColorScale.shared([values], signed, scale, colorbar_title or "")
     colors, bond_colors = _highlights(mol, values, colour_scale, atom_labels, instances, neutral)
     width, height = size
-    drawer = _drawer(width, height, fmt, (width, height - _band(note)) if colorbar else None)
-    drawer.DrawMolecule(mol, legend=legend, highlightAtoms=list(colors),
-                        highlightAtomColors=colors, highlightBonds=list(bond_colors),
-                        highlightBondColors=bond_colors)
+    lines = legend_lines(legend, width)
+    area = height - (_band(note) if colorbar else 0) - _legend_height(lines)
+    if area < 40:
+        raise ValueError(f"a {width}x{height} picture leaves no room for the molecule")
+    drawer = _drawer(width, height, fmt, (width, area))
+    drawer.DrawMolecule(mol, highlightAtoms=list(colors), highlightAtomColors=colors,
+                        highlightBonds=list(bond_colors), highlightBondColors=bond_colors)
+    _draw_lines(drawer, lines, width / 2, area)
     if colorbar:
         _draw_colorbar(drawer, colour_scale, note)
-    title = " | ".join(t for t in (legend, colour_scale.label if colorbar else "", note) if t)
+    title = " | ".join(t for t in (legend.replace("\n", ", "),
+                                   colour_scale.label if colorbar else "", note) if t)
     return _finish(drawer, fmt, title)
+
+
+def legend_lines(text: str, width: int, max_lines: int = _MAX_LINES) -> list[str]:
+    """``text`` wrapped to a ``width``-pixel panel at the fixed legend font size: its own
+    lines kept, long ones broken between words, at most ``max_lines`` (the last ends in
+    "..." where text was left out; the SVG title keeps all of it)."""
+    chars = max(8, int((width - 8) / (_CHAR * _FONT)))
+    lines = [piece for line in text.split("\n") if line
+             for piece in textwrap.wrap(line, chars, break_long_words=True)]
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], lines[max_lines - 1][: chars - 3] + "..."]
+    return lines
+
+
+def _legend_height(lines: Sequence[str]) -> int:
+    return len(lines) * _LINE + (6 if lines else 0)
+
+
+def _draw_lines(drawer, lines: Sequence[str], x: float, y: float,
+                colour: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
+    """Centred text lines at the fixed font size, the first one's top at pixel ``y``."""
+    drawer.SetOffset(0, 0)
+    drawer.SetColour(colour)
+    drawer.SetFontSize(_FONT)
+    for k, line in enumerate(lines):
+        drawer.DrawString(line, Point2D(x, y + 3 + _LINE * (k + 0.5)), 0, True)
 
 
 def _grid(mols: Sequence[Chem.Mol], values: Sequence[np.ndarray], legends: Sequence[str],
           scale: ColorScale, neutral: Sequence[bool], instances: Sequence | None,
           per_row: int, panel: tuple[int, int], fmt: str, atom_labels: bool,
-          colorbar: bool, note: str) -> str | bytes:
+          colorbar: bool, note: str, failures: Sequence[str] | None = None) -> str | bytes:
+    """Panels row by row: each molecule above its legend (fixed font size; panels grow to
+    hold the longest legend rather than shrinking its text), a failed row's message in place
+    of its molecule, then one colour bar."""
     if not mols:
         raise ValueError("no molecule to draw")
-    prepared = [_prepare(m) for m in mols]
+    failures = failures or [""] * len(mols)
+    prepared = [None if failure else _prepare(m) for m, failure in zip(mols, failures)]
     instances = instances or [None] * len(mols)
-    highlights = [_highlights(m, v, scale, atom_labels and len(v) > 0, inst, flat)
+    highlights = [({}, {}) if m is None else
+                  _highlights(m, v, scale, atom_labels and len(v) > 0, inst, flat)
                   for m, v, inst, flat in zip(prepared, values, instances, neutral)]
+    lines = [legend_lines(legend, panel[0]) for legend in legends]
+    area = panel[1] - _legend_height(["", ""])  # room for the molecule: two legend lines below
+    if area < 40:
+        raise ValueError(f"panel {panel} leaves no room for the molecule")
+    height = area + _legend_height(max(lines, key=len, default=[]) or ["", ""])
+    height = max(height, panel[1])
     rows = -(-len(mols) // per_row)
     cols = min(per_row, len(mols))
     band = _band(note) if colorbar else 0
-    drawer = _drawer(cols * panel[0], rows * panel[1] + band, fmt, panel)
+    drawer = _drawer(cols * panel[0], rows * height + band, fmt, (panel[0], area))
     drawer.drawOptions().annotationFontScale = 1.0  # molecules share one (small) scale
-    drawer.DrawMolecules(
-        prepared, legends=list(legends),
-        highlightAtoms=[list(c) for c, _ in highlights],
-        highlightAtomColors=[c for c, _ in highlights],
-        highlightBonds=[list(b) for _, b in highlights],
-        highlightBondColors=[b for _, b in highlights])
+    for k, (mol, (colors, bonds)) in enumerate(zip(prepared, highlights)):
+        x, y = (k % per_row) * panel[0], (k // per_row) * height
+        if mol is None:
+            message = legend_lines(f"not drawn: {failures[k]}", panel[0] - 20, _MAX_LINES)
+            _draw_lines(drawer, message, x + panel[0] / 2,
+                        y + (area - _legend_height(message)) / 2, (0.55, 0.1, 0.1))
+        else:
+            drawer.SetOffset(x, y)
+            drawer.DrawMolecule(mol, highlightAtoms=list(colors), highlightAtomColors=colors,
+                                highlightBonds=list(bonds), highlightBondColors=bonds)
+        _draw_lines(drawer, lines[k], x + panel[0] / 2, y + area)
+    drawer.SetOffset(0, 0)
     if colorbar:
         _draw_colorbar(drawer, scale, note)
-    texts = [*(legend.replace("\n", ", ") for legend in legends if legend),
+    texts = [*(legend.replace("\n", ", ") + (f" ({failure})" if failure else "")
+               for legend, failure in zip(legends, failures) if legend),
              scale.label if colorbar else "", note]
     return _finish(drawer, fmt, " | ".join(t for t in texts if t))
 
@@ -372,7 +425,9 @@ def draw_grid(explanations: Sequence, ids: Sequence | None = None,
     Parameters
     ----------
     explanations : sequence of Explanation
-        Failed ones get an empty panel with their error. (The older form
+        Failed ones keep their panel: their message is written where the molecule would be.
+        Legends are written at one fixed font size, wrapped to the panel's width; panels
+        grow to hold the longest legend. (The older form
         ``draw_grid(mols, atom_values, legends=...)`` still works: pass RDKit molecules first
         and per-atom values second.)
     ids, names : sequences, optional
@@ -392,7 +447,7 @@ def draw_grid(explanations: Sequence, ids: Sequence | None = None,
     if signed is None:
         signed = bool(ok) and all(e.has_signed for e in ok)
     labels = _grid_labels(len(explanations), ids, names)
-    mols, values, legends, neutral, instances = zip(
+    mols, values, legends, neutral, instances, failures = zip(
         *(_panel(e, label, signed) for e, label in zip(explanations, labels)))
     drawn = [v for v, flat in zip(values, neutral) if not flat]
     first = ok[0] if ok else None
@@ -406,15 +461,16 @@ def draw_grid(explanations: Sequence, ids: Sequence | None = None,
     if signed and ok and all(getattr(e, "has_atom_level", False) for e in ok):
         title += " per atom"
     return _grid(mols, values, legends, scale, neutral, instances, per_row, panel, fmt,
-                 atom_labels, colorbar, note)
+                 atom_labels, colorbar, note, failures)
 
 
 def _panel(e, label: str, signed: bool) -> tuple:
-    """(molecule, atom values, legend, neutral?, atoms per instance) of one grid panel."""
+    """(molecule, atom values, legend, neutral?, atoms per instance, failure message) of one
+    grid panel; a failed row's panel shows its message where the molecule would be."""
     if e.status != "ok":
-        return Chem.Mol(), np.zeros(0), f"{label}: failed ({e.error})"[:80], True, None
+        return Chem.Mol(), np.zeros(0), f"{label}: failed", True, None, e.error or "failed"
     return (e._heavy_mol(), e.atom_values(signed), e.caption(label, signed, short=True),
-            e.draws_neutral(signed), e.drawn_groups(signed))
+            e.draws_neutral(signed), e.drawn_groups(signed), "")
 
 
 def shared_vmax(explanations: Sequence, signed: bool | None = None) -> float:

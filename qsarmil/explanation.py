@@ -61,6 +61,9 @@ class Explanation:
         set and its level, ``expected_error``, ``domain_note``, ``in_training_set``,
         ``training_value``, ``nearest_<j>_*``); legends show the interval or set and, for a
         training molecule, its measured value.
+    stripped : str
+        The counter-ions and solvents removed before the molecule was bagged (formulas, e.g.
+        ``"Na+"``; "" when nothing was), named in legends and reports.
     """
 
     smiles: str
@@ -76,6 +79,7 @@ class Explanation:
     reliability: dict | None = None
     baseline_name: str = ""
     atom_contributions: np.ndarray | None = None
+    stripped: str = ""
 
     def _require_ok(self):
         if self.status != "ok":
@@ -181,7 +185,8 @@ class Explanation:
                 short: bool = False) -> str:
         """Drawing legend: ``name: legend()``, or with ``short`` ``aspirin: -1.89 = 0.11 +
         (-2.00)`` (for grids, whose colour bar states the formula once); plus a line on flat
-        weights and one on the applicability domain where they apply."""
+        weights, one naming stripped salts and one on the applicability domain where they
+        apply."""
         signed = self.has_signed if signed is None else signed
         if short:
             text = f"{name or 'prediction'}: {self._shown(self.prediction)}"
@@ -195,6 +200,8 @@ class Explanation:
             lines.append("weights per conformer: see view3d()")
         elif not signed and self.weights_flat:
             lines.append(FLAT_NOTE)
+        if self.stripped:
+            lines.append(f"stripped: {self.stripped}")
         if (flag := self.domain_note()):
             lines.append(flag)
         return "\n".join(lines)
@@ -214,15 +221,16 @@ class Explanation:
 
     def draw(self, signed: bool | None = None, fmt: str = "svg", size=(450, 350),
              atom_labels: bool = False, vmax: float | None = None, name: str | None = None,
-             colorbar: bool = True, short: bool = False, level: str | None = None
-             ) -> str | bytes:
+             colorbar: bool = True, short: bool = False, level: str | None = None,
+             note: str = "") -> str | bytes:
         """2-D drawing coloured by signed contribution (default where the model gives them:
         red raises, blue lowers, white 0) or by weight (white -> purple), with a colour bar.
         ``level``: "atoms" (each atom its own contribution; the default where the model splits
         over atoms) or "fragments" (each fragment's atoms its contribution). Flat weights draw
         without colour. ``vmax``: the |value| of full colour (default: this molecule's
         largest); ``atom_labels``: one value per atom or fragment; ``short``: the short legend
-        of :meth:`caption` (where a report states the baseline)."""
+        of :meth:`caption` (where a report states the baseline); ``note``: a line under the
+        colour bar's title (e.g. where the scale comes from)."""
         signed = self.has_signed if signed is None else signed
         level = self.level(signed, level) if self.status == "ok" else level
         title = colorbar_label(signed, self.target_name, self.units) + (
@@ -231,7 +239,7 @@ class Explanation:
             self._heavy_mol(), self.atom_values(signed, level=level), signed=signed,
             legend=self.caption(name, signed, short), size=size, fmt=fmt, atom_labels=atom_labels,
             scale=vmax, instances=self.drawn_groups(signed, level), colorbar=colorbar,
-            colorbar_title=title, neutral=self.draws_neutral(signed))
+            colorbar_title=title, neutral=self.draws_neutral(signed), note=note)
 
     def view3d(self, **kwargs):
         """py3Dmol view of the conformers with their weights; a key (top-weight) conformer

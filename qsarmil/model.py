@@ -35,7 +35,7 @@ from milearn_core.nn import INSTANCE_POOLINGS
 from milearn_core.persist import ModelFileError, atomic_path, new_file_mode
 from milearn_core.uncertainty import has_exact_out_of_fold
 
-from .attribution import explanation_parts, training_reference
+from .attribution import explanation_parts, training_reference, training_scale
 from .custom_descriptors import is_custom, save_custom
 from .domain import ApplicabilityDomain
 from .featurize import MoleculeBagger
@@ -429,6 +429,7 @@ class QSARModel(BaseEstimator):
         self.reference_prediction_ = training_reference(self, bags)  # contributions' reference
         valid = self.bagger_.valid_index_
         mols = _domain_mols(self.bagger_.provenance_)
+        self.contribution_scale_ = training_scale(self, mols)  # one colour scale per file
         self.domain_ = ApplicabilityDomain().fit(mols, y[valid] if task == "regression" else None)
         self.reliability_ = None
         if reliability is not None and (self.uncertainty == "cv"
@@ -735,7 +736,8 @@ class QSARModel(BaseEstimator):
                 baseline=baseline if frame is not None and "contribution" in frame else None,
                 baseline_name=ref.name if ref is not None else "",
                 atom_contributions=per_atom.get(row),
-                target_name=target_name, units=units, domain=domain, reliability=sure))
+                target_name=target_name, units=units, domain=domain, reliability=sure,
+                stripped=str(table.stripped.iloc[row] or "")))
         if single and out[0].status != "ok":
             raise MoleculeError(f"row 0 ({items[0]!r}): {out[0].error}")
         return out[0] if single else out
@@ -821,7 +823,8 @@ class QSARModel(BaseEstimator):
                 "reliability_file": RELIABILITY_FILE if self._saved_reliability() else None,
                 "target_name": self._target_name(), "units": self._units(),
                 "n_training_molecules": self._training_size(domain),
-                "reference_prediction": getattr(self, "reference_prediction_", None)}
+                "reference_prediction": getattr(self, "reference_prediction_", None),
+                "contribution_scale": getattr(self, "contribution_scale_", None)}
 
     def _training_size(self, domain: ApplicabilityDomain | None) -> int | None:
         """n_training_molecules_ to save (the domain's size where it was not recorded), checked
@@ -891,6 +894,7 @@ class QSARModel(BaseEstimator):
         model.scaler_ = read_scaler(path, config["scaler"], getattr(model.estimator_, "n_features_in_", None))
         model.training_failures_ = []
         model.reference_prediction_ = config.get("reference_prediction")  # None before version 7
+        model.contribution_scale_ = config.get("contribution_scale")  # None before version 8
         n_training = config.get("n_training_molecules")  # before version 4: not recorded
         if n_training is None:
             n_training = estimator_training_size(model.estimator_)

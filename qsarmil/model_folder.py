@@ -34,8 +34,9 @@ FORMAT = "qsarmil.QSARModel"
 # target_name and units; 4: n_training_molecules (caps the domain's size); 5: custom_widths
 # (the name and width of each custom descriptor set; the objects themselves are never saved);
 # 6: reliability.json; 7: reference_prediction (the mean training prediction contributions are
-# measured from, qsarmil.attribution)
-VERSION = 7
+# measured from, qsarmil.attribution); 8: contribution_scale (the |atom contribution| drawn at
+# full colour in one output file's pictures, from the training set)
+VERSION = 8
 CONFIG_FILE, ESTIMATOR_FILE, LEGACY_ESTIMATOR_FILE = ("qsarmil.json", "estimator.safetensors",
                                                          "estimator.skops")
 DOMAIN_FILE = "domain.json"
@@ -52,6 +53,7 @@ _KEYS = {1: _KEYS_V2, 2: _KEYS_V2, 3: _KEYS_V3, 4: _KEYS_V3 | {"n_training_molec
          5: _KEYS_V3 | {"n_training_molecules", "custom_widths"},
          6: _KEYS_V3 | {"n_training_molecules", "custom_widths", "reliability_file"}}
 _KEYS[7] = _KEYS[6] | {"reference_prediction"}
+_KEYS[8] = _KEYS[7] | {"contribution_scale"}
 _MAX_CUSTOM_SETS, _MAX_CUSTOM_WIDTH = 32, 2**20
 # The files save writes; an entry of one of these names that is not a regular file (a link, a
 # folder) is refused rather than replaced.
@@ -153,6 +155,10 @@ def read_config(path: Path) -> dict:
     if reference is not None and (isinstance(reference, bool) or not isinstance(reference, (int, float))
                                   or not np.isfinite(reference)):
         raise ModelFileError(f"{path}: reference_prediction = {reference!r} is not a finite number")
+    scale = config.get("contribution_scale")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
+                              or not np.isfinite(scale) or scale < 0):
+        raise ModelFileError(f"{path}: contribution_scale = {scale!r} is not a finite number >= 0")
     widths = config.get("custom_widths", {})
     if not isinstance(widths, dict) or len(widths) > _MAX_CUSTOM_SETS or not all(
             isinstance(k, str) and 0 < len(k) <= _MAX_NAME_LENGTH and not isinstance(v, bool)

@@ -5,7 +5,8 @@ pictures are data URIs, the only scripts are a small table sorter and, for confo
 3Dmol.js inlined for the 3-D views. Nothing is fetched from the network.
 
 The table holds one row per input (failed rows with their error): ID and name where given,
-the SMILES, the numeric prediction (sortable: click a header), class probabilities
+the SMILES, the counter-ions and solvents stripped before prediction (where any were), the
+numeric prediction (sortable: click a header), class probabilities
 (classifiers), the prediction interval drawn as an error bar on one axis for all rows (or the
 conformal class set), the measured value where given, the applicability-domain flag with its
 reasons (models that have one), the nearest training molecule, and the top contributing
@@ -222,9 +223,12 @@ def _summary(explanations: list, proba_headers: list[str], scale: ColorScale) ->
     ok = [e for e in explanations if e.status == "ok"]
     failed = len(explanations) - len(ok)
     outside = sum(bool(e.domain_note()) for e in ok)
+    salts = sum(bool(getattr(e, "stripped", "")) for e in ok)
     parts = [f"{len(explanations)} molecules, {failed} failed"
              + (f", {outside} outside the applicability domain" if any(e.domain for e in ok)
-                else "") + "."]
+                else "")
+             + (f", {salts} predicted without the counter-ions or solvents stripped from them "
+                f"(column 'stripped')" if salts else "") + "."]
     first = ok[0] if ok else None
     if first is not None and not proba_headers:
         units = f" ({first.units})" if first.units else ""
@@ -347,7 +351,9 @@ def render_report(source, smiles: Sequence[str] | None = None, title: str = "qsa
     axis = _axis_of(sure)
     interval_header = (f"{level:.0%} " + ("set" if "set_level" in sure[0] else "interval")
                        if has_interval else "")
-    headers = ["#", "ID", "name", "SMILES", "prediction", *proba_headers,
+    has_stripped = any(getattr(e, "stripped", "") for e in explanations)
+    headers = ["#", "ID", "name", "SMILES", *(["stripped"] if has_stripped else []),
+               "prediction", *proba_headers,
                *([interval_header] if has_interval else []),
                *(["measured"] if measured_labels else []),
                *(["domain"] if has_domain else []),
@@ -363,10 +369,12 @@ def render_report(source, smiles: Sequence[str] | None = None, title: str = "qsa
         value = (f"<td class='num'>{html.escape(measured_labels[i])}</td>" if measured_labels
                  else "")
         nearest = _nearest_cell(e) if has_nearest else ""
+        stripped = (f"<td>{html.escape(getattr(e, 'stripped', ''))}</td>" if has_stripped
+                    else "")
         rows.append(
             f"<tr><td class='num'><a href='#mol{i}'>{i}</a></td>"
             f"<td>{html.escape(id_labels[i])}</td><td>{html.escape(name_labels[i])}</td>"
-            f"<td>{html.escape(e.smiles)}</td>{_prediction_cell(e)}{proba}{interval}{value}"
+            f"<td>{html.escape(e.smiles)}</td>{stripped}{_prediction_cell(e)}{proba}{interval}{value}"
             f"{domain}{nearest}{_top_fragments(e, scale, top)}<td>{e.status}</td>"
             f"<td>{html.escape(e.error)}</td></tr>")
     labels = [" ".join(p for p in (a, b) if p) for a, b in zip(id_labels, name_labels)]

@@ -124,3 +124,36 @@ def test_grid_legends_name_ids_and_failed_rows():
     assert "legend: prediction = baseline + (sum of contributions)" in svg
     assert "contribution to logS (log mol/L)" in svg
     assert _rgb(draw_grid([failed, failed], fmt="png")).shape[1] == 2 * PANEL[0]
+
+
+def _dark_columns(region: np.ndarray) -> np.ndarray:
+    """Columns of a region holding dark (text) pixels."""
+    return np.flatnonzero((region.max(axis=-1) < 160).any(axis=0))
+
+
+def test_failed_panel_shows_its_message_and_legends_keep_their_size():
+    failed = Explanation(smiles="C1CC", prediction=None, status="failed",
+                         error="SMILES Parse Error: unclosed ring for input: 'C1CC'", mol=None,
+                         instances=None)
+    short, far = _explanation([0.0, -2.0]), _explanation([0.0, -2.0])
+    far.domain = {"max_similarity": 0.12, "unseen_fraction": 0.5, "in_domain": False,
+                  "prediction_in_range": False}
+    rgb = _rgb(draw_grid([short, failed, far], ids=["M1", "M2", "M3"], names=["a"] * 3,
+                         fmt="png", panel=PANEL))
+    assert rgb.shape[1] == 3 * PANEL[0]  # one panel per input, the failed one included
+    message = rgb[: PANEL[1] - 50, PANEL[0] : 2 * PANEL[0]]
+    assert len(_dark_columns(message)) > 100  # its error is written where the molecule would be
+    # The same first legend line ("M1 a: -1.50 = ..." / "M3 a: ..."), once with a one-line
+    # legend and once above three more lines on the domain: drawn equally wide (no shrinking).
+    first_line = [rgb[PANEL[1] - 40 : PANEL[1] - 22, x : x + PANEL[0]] for x in (0, 2 * PANEL[0])]
+    widths = [np.ptp(_dark_columns(region)) for region in first_line]
+    assert widths[0] > 150 and abs(widths[0] - widths[1]) <= 3
+    assert rgb.shape[0] > PANEL[1] + 60  # the panels grew to hold the long legend
+
+
+def test_stripped_salts_are_named_in_legends():
+    salt = _explanation([0.0, -2.0])
+    salt.stripped = "Na+"
+    assert "stripped: Na+" in salt.caption("M1") and "stripped" not in _explanation([1.0, 0.0]).caption()
+    assert "stripped: Na+" in draw_grid([salt, _explanation([0.0, 1.0])])
+    assert "stripped: Na+" in salt.draw()

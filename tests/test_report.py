@@ -141,3 +141,15 @@ def test_conformer_model_report_has_offline_3d_views_with_weights():
     assert "conformer" in page and "failed" in page
     weights = model.explain("CCCCCO").instances.weight.to_numpy()
     assert f"{weights.max():.2f}" in page                 # each conformer's weight is shown
+
+
+def test_stripped_salts_are_named_in_explanations_and_the_report(alkanol_model):
+    salt, plain = alkanol_model.explain(["CCCCO.Cl", "CCCO"])
+    assert (salt.stripped, plain.stripped) == ("HCl", "")
+    assert "stripped: HCl" in salt.caption()
+    page = render_report([salt, plain], ids=["S1", "P1"])
+    assert "<th>stripped</th>" in page and "1 predicted without the counter-ions" in page
+    first, second = _rows(page)
+    assert "<td>HCl</td>" in first and "HCl" not in second
+    assert "stripped: HCl" in page.split("id='mol0'", 1)[1]  # the drawing's legend
+    assert "<th>stripped</th>" not in render_report([plain])

@@ -319,7 +319,9 @@ def _copy_with(folder: Path, tmp_path: Path, **changes) -> Path:
     {"bagger": {"n_conformers": {"__object__": "builtins.exec"}}}, {"bagger": []},
     {"scaler": {"mean": [0.0], "scale": [1.0]}}, {"scaler": "x"}, {"scale_features": "yes"},
     {"extra_key": 1}, {"reference_prediction": "os.system"}, {"reference_prediction": float("inf")},
-    {"reference_prediction": True},
+    {"reference_prediction": True}, {"contribution_scale": -1.0}, {"contribution_scale": "1e309"},
+    {"contribution_scale": float("nan")}, {"contribution_scale": False},
+    {"contribution_scale": [1.0]},
 ])
 def test_malformed_model_folders_raise_model_file_error(tmp_path, qsar_folder, changes):
     _, folder, _ = qsar_folder
@@ -509,7 +511,7 @@ def test_folders_saved_before_the_domain_load_without_it(tmp_path, qsar_folder, 
     target = _copy_with(folder, tmp_path, version=version)
     config = json.loads((target / "qsarmil.json").read_text())
     for key in ("domain_file", "target_name", "units", "n_training_molecules", "custom_widths",
-                "reliability_file", "reference_prediction"):
+                "reliability_file", "reference_prediction", "contribution_scale"):
         del config[key]
     (target / "qsarmil.json").write_text(json.dumps(config))
     (target / "domain.json").unlink()

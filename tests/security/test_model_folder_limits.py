@@ -58,7 +58,7 @@ def _as_version_3(folder: Path) -> None:
     def change(config):
         config["version"] = 3
         del config["n_training_molecules"], config["custom_widths"], config["reliability_file"]
-        del config["reference_prediction"]
+        del config["reference_prediction"], config["contribution_scale"]
     _edit_json(folder / "qsarmil.json", change)
     (folder / "reliability.json").unlink()
 
@@ -67,7 +67,7 @@ def _without_reliability(folder: Path) -> None:
     """Make ``folder`` look saved before reliability.json (version 5)."""
     def change(config):
         config["version"] = 5
-        del config["reliability_file"], config["reference_prediction"]
+        del config["reliability_file"], config["reference_prediction"], config["contribution_scale"]
     _edit_json(folder / "qsarmil.json", change)
     (folder / "reliability.json").unlink()
 
