@@ -12,7 +12,8 @@ conformal class set), the measured value where given, the applicability-domain f
 reasons (models that have one), the nearest training molecule, and the top contributing
 fragments as small structure pictures. With measured values, a plot of predicted against
 measured values with each prediction's interval opens the report. The baseline (additive
-models) and the units are stated once at the top; every drawing uses one shared colour scale
+models) and the units are stated once at the top; ``pairs`` adds a section on pairs of
+analogues (:mod:`qsarmil.report_pairs`); every drawing uses one shared colour scale
 (:func:`~qsarmil.explain.shared_vmax`), so equal colours mean equal values across molecules.
 """
 
@@ -32,6 +33,7 @@ from rdkit.Chem.Draw import rdMolDraw2D
 from milearn_core.persist import atomic_path
 
 from .explain import ColorScale, _3dmol_js, colorbar_label, conformer_note, shared_vmax, view_conformers
+from .report_pairs import checked_pairs, pairs_section
 from .report_plots import interval_bar, predicted_vs_measured
 
 __all__ = ["render_report", "write_report"]
@@ -314,7 +316,7 @@ def _sources(source, smiles) -> tuple[object | None, list]:
 def render_report(source, smiles: Sequence[str] | None = None, title: str = "qsarmil report",
                   *, ids: Sequence | None = None, names: Sequence | None = None,
                   vmax: float | None = None, top: int = 3,
-                  measured: Sequence | None = None) -> str:
+                  measured: Sequence | None = None, pairs: Sequence | None = None) -> str:
     """HTML text of the report.
 
     Parameters
@@ -331,9 +333,17 @@ def render_report(source, smiles: Sequence[str] | None = None, title: str = "qsa
     measured : sequence, optional
         One measured value per molecule (None or NaN where unknown): a column, and for
         regression models with intervals, a plot of predicted against measured values.
+    pairs : sequence of (int, int), optional
+        Positions of two analogues among the molecules (regression models given as
+        ``source``): a "Pairs" section with each predicted difference ``i - j`` split into the
+        change's part and the context's, the measured difference and a drawing per pair
+        (:mod:`qsarmil.report_pairs`).
     """
     model, explanations = _sources(source, smiles)
     n = len(explanations)
+    if pairs is not None and model is None:
+        raise TypeError("pairs need the model: render_report(model, smiles, pairs=...)")
+    pairs = checked_pairs(pairs or [], n)
     id_labels, name_labels = _labels(n, ids, "ids"), _labels(n, names, "names")
     proba_headers, probabilities = _probabilities(model, [e.smiles for e in explanations])
     ok = [e for e in explanations if e.status == "ok"]
@@ -379,6 +389,9 @@ def render_report(source, smiles: Sequence[str] | None = None, title: str = "qsa
             f"<td>{html.escape(e.error)}</td></tr>")
     labels = [" ".join(p for p in (a, b) if p) for a, b in zip(id_labels, name_labels)]
     sections = [_section(i, e, labels[i], signed, vmax) for i, e in enumerate(explanations)]
+    values = measured_labels or [""] * n
+    pair_html = pairs_section(model, [e.smiles for e in explanations], pairs, labels,
+                              [_number(v) for v in values], vmax) if pairs else ""
     three_d = (f"<script>{_3dmol_js()}</script><script>var $3Dmolpromise = Promise.resolve();"
                f"</script>" if any(e.is_conformer_bag for e in ok) else "")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -386,13 +399,14 @@ def render_report(source, smiles: Sequence[str] | None = None, title: str = "qsa
             f"{_summary(explanations, proba_headers, scale)}"
             f"{_measured_plot(explanations, measured_labels, level)}"
             f"<table class='sortable'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
-            f"</tbody></table>{''.join(sections)}<script>{_SORTER}</script></body></html>")
+            f"</tbody></table>{pair_html}{''.join(sections)}<script>{_SORTER}</script>"
+            f"</body></html>")
 
 
 def write_report(source, smiles_or_path, path: str | os.PathLike | None = None,
                  title: str = "qsarmil report", *, ids: Sequence | None = None,
                  names: Sequence | None = None, vmax: float | None = None, top: int = 3,
-                 measured: Sequence | None = None) -> None:
+                 measured: Sequence | None = None, pairs: Sequence | None = None) -> None:
     """Write the report atomically: ``write_report(model, smiles, path)`` or
     ``write_report(explanations, path)``; keywords as :func:`render_report`."""
     if path is None:
@@ -402,6 +416,6 @@ def write_report(source, smiles_or_path, path: str | os.PathLike | None = None,
     else:
         smiles = smiles_or_path
     page = render_report(source, smiles, title, ids=ids, names=names, vmax=vmax, top=top,
-                         measured=measured)
+                         measured=measured, pairs=pairs)
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")

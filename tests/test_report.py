@@ -153,3 +153,26 @@ def test_stripped_salts_are_named_in_explanations_and_the_report(alkanol_model):
     assert "<td>HCl</td>" in first and "HCl" not in second
     assert "stripped: HCl" in page.split("id='mol0'", 1)[1]  # the drawing's legend
     assert "<th>stripped</th>" not in render_report([plain])
+
+
+def test_pairs_section_splits_each_difference_and_keeps_failed_pairs(alkanol_model):
+    smiles = ["CCCCO", "CCCCCO", "nope(", "OCCO"]
+    page = render_report(alkanol_model, smiles, ids=["A", "B", "X", "G"],
+                         measured=[-0.1, -0.6, None, None], pairs=[(1, 0), (0, 2), (3, 0)])
+    section = page.split("<h2 id='pairs'>", 1)[1].split("<section id='mol0'>", 1)[0]
+    rows = _rows(section)
+    assert len(rows) == 3 and "failed" in rows[1] and "failed" not in rows[0] + rows[2]
+    predicted = alkanol_model.predict(["CCCCCO", "CCCCO"])
+    numbers = [float(v) for v in re.findall(r"data-sort='([^']+)'", rows[0])]
+    difference, change, context, measured = numbers
+    assert difference == pytest.approx(predicted[0] - predicted[1])
+    assert change + context == pytest.approx(difference, abs=1e-6)
+    assert measured == pytest.approx(-0.5)
+    assert section.count("<svg") == 2  # one drawing per compared pair
+    assert "<h2 id='pairs'>" not in render_report(alkanol_model, smiles)
+    with pytest.raises(ValueError, match="compared with itself"):
+        render_report(alkanol_model, smiles, pairs=[(1, 1)])
+    with pytest.raises(ValueError, match="not a molecule position"):
+        render_report(alkanol_model, smiles, pairs=[(0, 4)])
+    with pytest.raises(TypeError, match="pairs need the model"):
+        render_report(alkanol_model.explain(smiles[:2]), pairs=[(0, 1)])
