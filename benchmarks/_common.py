@@ -18,6 +18,16 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d")}
 
 
+def save_run(name: str, results: dict, markdown, full: bool) -> str:
+    """Save a run: ``NAME.json`` and the table ``markdown(results)`` as ``NAME.md`` for a full
+    run, ``NAME_quick.json`` only for a partial one; returns the table."""
+    save_results(name if full else f"{name}_quick", results)
+    table = markdown(results)
+    if full:
+        (RESULTS / f"{name}.md").write_text(table)
+    return table
+
+
 def save_results(name: str, results: dict) -> Path:
     """Write ``results`` (plus machine facts) to benchmarks/results/NAME.json and say so."""
     RESULTS.mkdir(exist_ok=True)

@@ -29,7 +29,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import RESULTS, save_results
+from _common import save_results, save_run
 from moleculeace import QUICK_SETS, SVR_C, ecfp
 from rdkit import Chem, DataStructs, RDLogger
 from rdkit.Chem import rdFingerprintGenerator
@@ -298,12 +298,7 @@ def main() -> None:
               f"{shown['rf_masking']}, {r['seconds']} s", flush=True)
     results = {"protocol": __doc__.split("\n\n", 1)[1].split("\n\nRun:")[0], "sets": per_set,
                "summary": summary(per_set)}
-    name = "attribution" if not (args.quick or args.sets) else "attribution_quick"
-    save_results(name, results)
-    table = markdown(results)
-    if name == "attribution":
-        (RESULTS / "attribution.md").write_text(table)
-    print(table)
+    print(save_run("attribution", results, markdown, full=not (args.quick or args.sets)))
 
 
 if __name__ == "__main__":

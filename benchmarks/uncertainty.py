@@ -22,7 +22,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import RESULTS, save_results
+from _common import save_run
 from moleculeace import QUICK_SETS, SVR_C, ecfp
 from scipy.stats import spearmanr
 from sklearn.model_selection import GridSearchCV, KFold
@@ -254,12 +254,7 @@ def main() -> None:
               f"overhead {r['ours']['overhead']:.0%}, {r['seconds']} s", flush=True)
     results = {"protocol": __doc__.split("\n\n", 1)[1].split("\n\nRun:")[0], "sets": per_set,
                "summary": summary(per_set)}
-    name = "uncertainty" if not (args.quick or args.sets) else "uncertainty_quick"
-    save_results(name, results)
-    table = markdown(results)
-    if name == "uncertainty":
-        (RESULTS / "uncertainty.md").write_text(table)
-    print(table)
+    print(save_run("uncertainty", results, markdown, full=not (args.quick or args.sets)))
 
 
 if __name__ == "__main__":
