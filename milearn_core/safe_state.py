@@ -20,7 +20,8 @@ from functools import cache
 import numpy as np
 
 __all__ = ["StateError", "StateSchema", "allowed_class_names", "check_array", "check_int",
-           "check_number", "decode", "encode", "exact_keys", "register_state"]
+           "check_number", "decode", "encode", "exact_keys", "is_finite_number", "is_utf8_text",
+           "register_state"]
 
 MAX_DEPTH = 64  # nesting of containers and estimators (a forest of pipelines is ~6)
 MAX_NODES = 2_000_000  # JSON values decoded from one file
@@ -373,9 +374,32 @@ def check_int(value, what: str, low: int = 0, high: int = 2**40) -> int:
     return int(value)
 
 
+def is_finite_number(value) -> bool:
+    """Whether ``value`` is an int or float (not a bool) that is finite as a float: a JSON
+    integer of 400 digits is not (it overflows every float it meets)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def is_utf8_text(value) -> bool:
+    """Whether ``value`` is a str that UTF-8 can encode (JSON may carry lone surrogates,
+    which no output file could then be written with)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_number(value, what: str) -> float:
     """``value``, if it is a finite int or float (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_finite_number(value):
         raise StateError(f"{what} = {value!r} is not a finite number")
     return value
 

@@ -28,6 +28,7 @@ from sklearn.base import clone, is_classifier
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from .persist import ModelFileError
+from .safe_state import is_finite_number
 
 __all__ = ["IntervalCalibrator", "SetCalibrator", "has_exact_out_of_fold", "neighbour_difficulty",
            "out_of_fold"]
@@ -144,9 +145,8 @@ def _scores_from(value: object, max_scores: int | None, what: str) -> np.ndarray
     limit = MAX_SCORES if max_scores is None else min(max_scores, MAX_SCORES)
     _check(isinstance(value, list) and 0 < len(value) <= limit,
            f"{what}: a list of 1 to {limit} numbers")
-    _check(all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value),
-           f"{what}: numbers only")
-    scores = np.asarray(value, dtype=np.float64)
+    _check(all(map(is_finite_number, value)), f"{what}: finite numbers only")
+    scores = np.asarray([float(v) for v in value], dtype=np.float64)
     _check(bool(np.all(np.isfinite(scores)) and scores.min() >= 0 and np.all(np.diff(scores) >= 0)),
            f"{what}: finite, nonnegative and sorted")
     return scores

@@ -42,6 +42,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from milearn_core.persist import ModelFileError
+from milearn_core.safe_state import is_finite_number
 
 __all__ = ["ApplicabilityDomain", "MIN_SIMILARITY", "MAX_UNSEEN_FRACTION"]
 
@@ -238,7 +239,7 @@ def _is_int(value: object) -> bool:
 
 
 def _is_number(value: object) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    return is_finite_number(value)
 
 
 def _check_params(params: object) -> dict:

@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from milearn_core import BagStandardScaler
 from milearn_core.persist import ModelFileError
+from milearn_core.safe_state import is_finite_number, is_utf8_text
 
 from .custom_descriptors import CUSTOM_PREFIX, restore_custom
 from .domain import ApplicabilityDomain
@@ -46,6 +47,7 @@ _MAX_CONFIG_BYTES = 1024**2
 # molecules, so 200 MB covers about a million; the size is checked before anything is read.
 _MAX_DOMAIN_BYTES = 200 * 1024**2
 _MAX_NAME_LENGTH = 200  # target_name, units
+_RELIABILITY_BYTES_BASE, _RELIABILITY_BYTES_PER_MOLECULE = 64 * 1024, 16 * 1024
 _KEYS_V2 = frozenset({"format", "version", "task", "scaler", "scale_features", "bagger",
                       "estimator_file"})
 _KEYS_V3 = _KEYS_V2 | {"domain_file", "target_name", "units"}
@@ -146,18 +148,16 @@ def read_config(path: Path) -> dict:
                              f"{RELIABILITY_FILE!r} beside a domain file")
     for key in ("target_name", "units"):
         value = config.get(key)
-        if value is not None and (not isinstance(value, str) or len(value) > _MAX_NAME_LENGTH):
+        if value is not None and (not is_utf8_text(value) or len(value) > _MAX_NAME_LENGTH):
             raise ModelFileError(f"{path}: {key} must be text of at most {_MAX_NAME_LENGTH} "
                                  f"characters")
     if version >= 4:
         _check_training_size(file, config["n_training_molecules"], config["domain_file"])
     reference = config.get("reference_prediction")
-    if reference is not None and (isinstance(reference, bool) or not isinstance(reference, (int, float))
-                                  or not np.isfinite(reference)):
+    if reference is not None and not is_finite_number(reference):
         raise ModelFileError(f"{path}: reference_prediction = {reference!r} is not a finite number")
     scale = config.get("contribution_scale")
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
-                              or not np.isfinite(scale) or scale < 0):
+    if scale is not None and (not is_finite_number(scale) or scale < 0):
         raise ModelFileError(f"{path}: contribution_scale = {scale!r} is not a finite number >= 0")
     widths = config.get("custom_widths", {})
     if not isinstance(widths, dict) or len(widths) > _MAX_CUSTOM_SETS or not all(
@@ -205,25 +205,31 @@ def read_reliability(path: Path, name: str | None, domain: ApplicabilityDomain |
     the (already checked) domain."""
     if name is None or domain is None:
         return None
-    file, state = _read_json(path, name, "reliability table")
+    # Parsed JSON costs up to ~25x its text (a list of empty lists): the file may hold only
+    # what the training molecules need (each at most 4 texts of 500 characters, escaped).
+    file, state = _read_json(path, name, "reliability table",
+                             _RELIABILITY_BYTES_BASE + _RELIABILITY_BYTES_PER_MOLECULE * domain.n_molecules_)
     try:
         return Reliability.from_dict(state, domain.n_molecules_, classes)
     except ModelFileError as exc:
         raise ModelFileError(f"{file}: {exc}") from None
 
 
-def _read_json(path: Path, name: str, what: str) -> tuple[Path, object]:
-    """A JSON file of the folder, its size checked before it is read (at most
-    ``_MAX_DOMAIN_BYTES``)."""
+def _read_json(path: Path, name: str, what: str, max_bytes: int = 0) -> tuple[Path, object]:
+    """A JSON file of the folder, its size checked before it is read (at most ``max_bytes``,
+    and never more than ``_MAX_DOMAIN_BYTES``)."""
+    limit = min(max_bytes or _MAX_DOMAIN_BYTES, _MAX_DOMAIN_BYTES)
     file = plain_file(path, name)
-    if file.stat().st_size > _MAX_DOMAIN_BYTES:
-        raise ModelFileError(f"{file}: larger than {_MAX_DOMAIN_BYTES} bytes")
+    if file.stat().st_size > limit:
+        raise ModelFileError(f"{file}: larger than {limit} bytes")
     try:
         fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(fd, "rb") as fh:
-            raw = fh.read(_MAX_DOMAIN_BYTES + 1)
-        if len(raw) > _MAX_DOMAIN_BYTES:
-            raise ModelFileError(f"{file}: larger than {_MAX_DOMAIN_BYTES} bytes")
+            # read() sizes its buffer by the request: ask for what the file holds, plus one
+            # byte to notice growth, never a full limit's worth
+            raw = fh.read(min(os.fstat(fh.fileno()).st_size, limit) + 1)
+        if len(raw) > limit:
+            raise ModelFileError(f"{file}: larger than {limit} bytes")
         return file, json.loads(raw.decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
         raise ModelFileError(f"{file}: not a saved {what} ({type(exc).__name__}: {exc})") from None

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from rdkit import Chem
 
 from milearn_core.persist import ModelFileError
+from milearn_core.safe_state import is_finite_number, is_utf8_text
 
 __all__ = ["TrainingNeighbours", "nearest", "structure_key"]
 
@@ -92,17 +93,16 @@ def _check(condition: bool, message: str) -> None:
 
 def _texts(value: object, n: int, what: str) -> list[str]:
     _check(isinstance(value, list) and len(value) == n, f"{what}: a list of {n} texts")
-    _check(all(isinstance(v, str) and len(v) <= MAX_TEXT for v in value),
-           f"{what}: texts of at most {MAX_TEXT} characters")
+    _check(all(is_utf8_text(v) and len(v) <= MAX_TEXT for v in value),
+           f"{what}: UTF-8 texts of at most {MAX_TEXT} characters")
     return value
 
 
 def _numbers(value: object, n: int, what: str, allow_nan: bool = False) -> np.ndarray:
     _check(isinstance(value, list) and len(value) == n, f"{what}: a list of {n} numbers")
-    _check(all((isinstance(v, (int, float)) and not isinstance(v, bool)
-                and (allow_nan or math.isfinite(v))) or (allow_nan and v is None) for v in value),
-           f"{what}: numbers")
-    return np.array([math.nan if v is None else v for v in value], dtype=np.float64)
+    _check(all(is_finite_number(v) or (allow_nan and v is None) for v in value),
+           f"{what}: finite numbers")
+    return np.array([math.nan if v is None else float(v) for v in value], dtype=np.float64)
 
 
 class TrainingNeighbours:
@@ -150,8 +150,9 @@ class TrainingNeighbours:
                 "errors": None if self.errors_ is None else self.errors_.tolist()}
 
     @classmethod
-    def from_dict(cls, state: object, n_molecules: int) -> TrainingNeighbours:
-        """Rebuild from :meth:`to_dict` output (untrusted), exactly ``n_molecules`` rows."""
+    def from_dict(cls, state: object, n_molecules: int, numeric: bool) -> TrainingNeighbours:
+        """Rebuild from :meth:`to_dict` output (untrusted), exactly ``n_molecules`` rows;
+        ``numeric``: measured values must be numbers (regression), else class labels."""
         _check(isinstance(state, dict)
                and set(state) == {"ids", "smiles", "keys", "measured", "errors"}, "state keys")
         ids = _texts(state["ids"], n_molecules, "ids")
@@ -159,10 +160,10 @@ class TrainingNeighbours:
         keys = _texts(state["keys"], n_molecules, "keys")
         measured = state["measured"]
         _check(isinstance(measured, list) and len(measured) == n_molecules, "measured values")
-        if all(isinstance(v, str) for v in measured):
-            measured = _texts(measured, n_molecules, "measured labels")
-        else:
+        if numeric:
             measured = _numbers(measured, n_molecules, "measured values").tolist()
+        else:
+            measured = _texts(measured, n_molecules, "measured labels")
         errors = state["errors"]
         if errors is not None:
             errors = _numbers(errors, n_molecules, "errors")

@@ -216,7 +216,8 @@ class Reliability:
         keys = {"format", "version", "level", "n_neighbours", "k_difficulty", "floor",
                 "error_threshold", "intervals", "sets", "neighbours"}
         check(isinstance(state, dict) and set(state) == keys, "state keys")
-        check(state["format"] == FORMAT and state["version"] == VERSION, "unknown format or version")
+        check(state["format"] == FORMAT and type(state["version"]) is int
+              and state["version"] == VERSION, "unknown format or version")
         try:
             model = cls(state["level"], state["n_neighbours"])
         except ValueError as exc:
@@ -225,7 +226,8 @@ class Reliability:
         check(isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= 1000,
               "k_difficulty must be an integer in [1, 1000]")
         model.k_difficulty_, model.classes_ = k, classes
-        model.neighbours_ = TrainingNeighbours.from_dict(state["neighbours"], n_molecules)
+        model.neighbours_ = TrainingNeighbours.from_dict(state["neighbours"], n_molecules,
+                                                         numeric=classes is None)
         if classes is None:
             for name in ("floor", "error_threshold"):
                 value = state[name]
