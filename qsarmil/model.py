@@ -638,8 +638,8 @@ class QSARModel(BaseEstimator):
         domain = self._domain_columns(bagger.provenance_, valid, predictions)
         sure = self._reliability_columns(bagger.provenance_, valid, predictions, probabilities,
                                          domain, level)
-        first = [c for c in ("prediction_lower", "prediction_upper", "interval_level",
-                             "expected_error", "prediction_set", "set_size", "set_level") if c in sure]
+        # The interval (or set) columns come before the domain's; the rest after them.
+        first = list(sure)[:list(sure).index("in_domain")] if sure else []
         columns.update(status=status, error=errors, stripped=stripped)
         columns.update((c, sure.pop(c)) for c in first)
         columns.update(domain)
@@ -655,12 +655,8 @@ class QSARModel(BaseEstimator):
             return {}
         level = self.interval_level if level is None else level
         n = len(predictions)
-        names = reliability.column_names()
-        template = reliability.columns([], [], self.domain_, np.zeros(0), np.zeros((0, len(self.classes_)))
-                                       if self.task_ == "classification" else None,
-                                       {k: v[:0] for k, v in domain.items()}, level)
-        out = {name: np.full(n, np.nan) if template[name].dtype.kind == "f"
-               else np.full(n, None, dtype=object) for name in names}
+        out = {name: np.full(n, np.nan) if floats else np.full(n, None, dtype=object)
+               for name, floats in reliability.column_kinds().items()}
         if len(valid):
             full_probabilities = None
             if self.task_ == "classification":
@@ -672,7 +668,7 @@ class QSARModel(BaseEstimator):
                 predictions[valid].astype(np.float64) if self.task_ == "regression" else None,
                 full_probabilities, {k: v[valid] for k, v in domain.items()}, level,
                 units=self._units() or "")
-            for name in names:
+            for name in out:
                 out[name][valid] = values[name]
         return out
 

@@ -97,7 +97,9 @@ class Reliability:
             y = np.asarray(y, dtype=np.float64)
             errors = np.abs(y - oof)
             self.floor_ = FLOOR * float(np.median(errors)) + 1e-9
-            difficulty = self._difficulty(errors, domain.fingerprints_, None)
+            train = domain.fingerprints_  # each training molecule left out of its own neighbours
+            difficulty = self._difficulty(errors, *nearest(train, train, self.k_difficulty_,
+                                                           exclude_self=True))
             self.intervals_ = IntervalCalibrator().fit(y - oof, difficulty)
             expected = self.intervals_.half_width(0.5, difficulty)
             self.error_threshold_ = float(np.quantile(expected, FLAG_QUANTILE))
@@ -112,13 +114,14 @@ class Reliability:
         self.neighbours_ = TrainingNeighbours().fit(ids, smiles, keys, measured, errors)
         return self
 
-    def _difficulty(self, errors: np.ndarray, train, queries) -> np.ndarray:
-        """Difficulty of ``queries`` (None: the training molecules, each left out of its own)."""
-        index, similarity = nearest(train, train if queries is None else queries, self.k_difficulty_,
-                                    exclude_self=queries is None)
+    def _difficulty(self, errors: np.ndarray, index: np.ndarray, similarity: np.ndarray
+                    ) -> np.ndarray:
+        """Difficulty from the nearest training molecules (``index``, ``similarity``: most
+        similar first; the first ``k_difficulty_`` count), 1 where there are none."""
+        k = self.k_difficulty_
         if index.shape[1] == 0:
-            return np.full(train.shape[0] if queries is None else queries.shape[0], 1.0)
-        return neighbour_difficulty(errors[index], similarity, self.floor_)
+            return np.ones(len(index))
+        return neighbour_difficulty(errors[index[:, :k]], similarity[:, :k], self.floor_)
 
     def columns(self, mols: Sequence[Chem.Mol], keys: Sequence[str], domain: ApplicabilityDomain,
                 predictions: np.ndarray, probabilities: np.ndarray | None,
@@ -136,12 +139,7 @@ class Reliability:
         reasons: list[list[str]] = [[] for _ in range(n)]
         in_domain = np.asarray(domain_table["in_domain"], dtype=bool).copy()
         if self.intervals_ is not None:
-            if index.shape[1]:
-                k = self.k_difficulty_
-                difficulty = neighbour_difficulty(table.errors_[index[:, :k]], similarity[:, :k],
-                                                  self.floor_)
-            else:
-                difficulty = np.ones(n)
+            difficulty = self._difficulty(table.errors_, index, similarity)
             low, high = self.intervals_.interval(predictions, level, difficulty)
             expected = self.intervals_.half_width(0.5, difficulty)
             out.update(prediction_lower=low, prediction_upper=high,
@@ -175,25 +173,35 @@ class Reliability:
         out["training_value"] = np.array(
             [(math.nan if numeric else None) if r is None else table.measured_[r] for r in rows],
             dtype=np.float64 if numeric else object)
+        missing = math.nan if numeric else None
         for j in range(self.n_neighbours):
-            have = j < index.shape[1]
+            rows_j = index[:, j].tolist() if j < index.shape[1] else None  # fewer training rows
             out[f"nearest_{j + 1}_id"] = np.array(
-                [table.ids_[i] if have else None for i in (index[:, j] if have else [0] * n)],
-                dtype=object)
-            out[f"nearest_{j + 1}_similarity"] = similarity[:, j] if have else np.full(n, np.nan)
-            values = [table.measured_[i] if have else None for i in (index[:, j] if have else [0] * n)]
+                [None] * n if rows_j is None else [table.ids_[i] for i in rows_j], dtype=object)
+            out[f"nearest_{j + 1}_similarity"] = (np.full(n, np.nan) if rows_j is None
+                                                  else similarity[:, j])
             out[f"nearest_{j + 1}_value"] = np.array(
-                [math.nan if v is None else v for v in values] if numeric else values,
+                [missing] * n if rows_j is None else [table.measured_[i] for i in rows_j],
                 dtype=np.float64 if numeric else object)
         return out
 
+    def column_kinds(self) -> dict[str, bool]:
+        """The names :meth:`columns` returns, in order, each with whether it holds floats
+        (NaN where a molecule failed; the others hold None)."""
+        numeric = self.intervals_ is not None
+        first = ({"prediction_lower": True, "prediction_upper": True, "interval_level": True,
+                  "expected_error": True} if numeric
+                 else {"prediction_set": False, "set_size": False, "set_level": True})
+        rest = {"in_domain": False, "domain_note": False, "in_training_set": False,
+                "training_value": numeric}
+        for j in range(1, self.n_neighbours + 1):
+            rest.update({f"nearest_{j}_id": False, f"nearest_{j}_similarity": True,
+                         f"nearest_{j}_value": numeric})
+        return first | rest
+
     def column_names(self) -> list[str]:
         """The names :meth:`columns` returns, in order."""
-        first = (["prediction_lower", "prediction_upper", "interval_level", "expected_error"]
-                 if self.intervals_ is not None else ["prediction_set", "set_size", "set_level"])
-        neighbours = [f"nearest_{j + 1}_{what}" for j in range(self.n_neighbours)
-                      for what in ("id", "similarity", "value")]
-        return first + ["in_domain", "domain_note", "in_training_set", "training_value"] + neighbours
+        return list(self.column_kinds())
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "version": VERSION, "level": self.level,
