@@ -18,6 +18,11 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d")}
 
 
+def protocol(doc: str) -> str:
+    """A benchmark's protocol: its module docstring between the title and the "Run:" line."""
+    return doc.split("\n\n", 1)[1].split("\n\nRun:")[0]
+
+
 def save_run(name: str, results: dict, markdown, full: bool) -> str:
     """Save a run: ``NAME.json`` and the table ``markdown(results)`` as ``NAME.md`` for a full
     run, ``NAME_quick.json`` only for a partial one; returns the table."""

@@ -29,7 +29,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import save_results, save_run
+from _common import protocol, save_results, save_run
 from moleculeace import QUICK_SETS, SVR_C, ecfp
 from rdkit import Chem, DataStructs, RDLogger
 from rdkit.Chem import rdFingerprintGenerator
@@ -296,8 +296,7 @@ def main() -> None:
         save_results("attribution_partial", {"sets": per_set})  # a long run leaves its sets
         print(f"{name}: {r['n_scored']} pairs, direction ours {shown['ours_atoms']}, RF "
               f"{shown['rf_masking']}, {r['seconds']} s", flush=True)
-    results = {"protocol": __doc__.split("\n\n", 1)[1].split("\n\nRun:")[0], "sets": per_set,
-               "summary": summary(per_set)}
+    results = {"protocol": protocol(__doc__), "sets": per_set, "summary": summary(per_set)}
     print(save_run("attribution", results, markdown, full=not (args.quick or args.sets)))
 
 

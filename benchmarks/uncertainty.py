@@ -22,7 +22,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import save_run
+from _common import protocol, save_run
 from moleculeace import QUICK_SETS, SVR_C, ecfp
 from scipy.stats import spearmanr
 from sklearn.model_selection import GridSearchCV, KFold
@@ -252,8 +252,7 @@ def main() -> None:
               f"{r['ours']['0.90']['width']:.2f} (MAPIE {mapie.get('coverage', float('nan')):.3f} / "
               f"{mapie.get('width', float('nan')):.2f}), spearman {r['ours']['spearman']:.2f}, "
               f"overhead {r['ours']['overhead']:.0%}, {r['seconds']} s", flush=True)
-    results = {"protocol": __doc__.split("\n\n", 1)[1].split("\n\nRun:")[0], "sets": per_set,
-               "summary": summary(per_set)}
+    results = {"protocol": protocol(__doc__), "sets": per_set, "summary": summary(per_set)}
     print(save_run("uncertainty", results, markdown, full=not (args.quick or args.sets)))
 
 
