@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 from sklearn.base import clone, is_classifier
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
 from .persist import ModelFileError
 from .safe_state import is_finite_number
@@ -36,10 +36,14 @@ __all__ = ["IntervalCalibrator", "SetCalibrator", "has_exact_out_of_fold", "neig
 MAX_SCORES = 10_000_000  # calibration scores a saved calibrator may hold
 
 
+def _exact_values(estimator):
+    """The fitted estimator's exact leave-one-out values of its training bags, or None."""
+    return getattr(estimator, "loo_proba_" if is_classifier(estimator) else "loo_predictions_", None)
+
+
 def has_exact_out_of_fold(estimator) -> bool:
     """Whether a fitted estimator holds exact leave-one-out values of its training bags."""
-    return getattr(estimator, "loo_proba_" if is_classifier(estimator) else "loo_predictions_",
-                   None) is not None
+    return _exact_values(estimator) is not None
 
 
 def out_of_fold(estimator, X, y, cv: int = 5, random_state: int | None = 0) -> np.ndarray:
@@ -64,7 +68,7 @@ def out_of_fold(estimator, X, y, cv: int = 5, random_state: int | None = 0) -> n
     """
     y = np.asarray(y)
     classifier = is_classifier(estimator)
-    exact = getattr(estimator, "loo_proba_" if classifier else "loo_predictions_", None)
+    exact = _exact_values(estimator)
     if exact is not None and len(exact) == len(y):
         return np.asarray(exact, dtype=np.float64)
     if isinstance(cv, bool) or not isinstance(cv, int) or cv < 2:
@@ -75,25 +79,13 @@ def out_of_fold(estimator, X, y, cv: int = 5, random_state: int | None = 0) -> n
         raise ValueError("out-of-fold predictions need at least 2 bags"
                          + (" of every class" if classifier else ""))
     splitter = (StratifiedKFold if classifier else KFold)(cv, shuffle=True, random_state=random_state)
-    out = None
-    for train, test in splitter.split(np.zeros(len(y)), y):
-        model = clone(estimator).fit([X[i] for i in train], y[train])
-        held_out = [X[i] for i in test]
-        if not classifier:
-            part = model.predict(held_out)
-        elif hasattr(model, "predict_proba"):
-            part = model.predict_proba(held_out)
-        else:  # no probabilities: the predicted class with certainty
-            part = (model.predict(held_out)[:, None] == model.classes_[None, :]).astype(float)
-        if out is None:
-            out = np.full((len(y),) + np.shape(part)[1:], np.nan)
-        if classifier:  # a fold may miss a class: align its columns on the full model's classes
-            columns = np.searchsorted(estimator.classes_, model.classes_)
-            out[np.ix_(test, columns)] = part
-            out[test] = np.nan_to_num(out[test], nan=0.0)
-        else:
-            out[test] = part
-    return out
+    if not classifier:
+        return cross_val_predict(clone(estimator), list(X), y, cv=splitter).astype(np.float64)
+    if hasattr(estimator, "predict_proba"):
+        return cross_val_predict(clone(estimator), list(X), y, cv=splitter, method="predict_proba")
+    # No probabilities: the predicted class with certainty.
+    predicted = cross_val_predict(clone(estimator), list(X), y, cv=splitter)
+    return (predicted[:, None] == estimator.classes_[None, :]).astype(np.float64)
 
 
 def neighbour_difficulty(neighbour_errors: np.ndarray, similarities: np.ndarray,

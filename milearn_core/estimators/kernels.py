@@ -284,7 +284,7 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
                                 loo=not full)
         # Leave-one-out scores of every training bag at the chosen kernel and penalty: from the
         # selection itself when it held every bag, else from the final fit's inverse diagonal.
-        loo_scores = Y - loo if full else Y - loo_full
+        loo_scores = Y - (loo if full else loo_full)
         w_mm, w_lin = KERNELS[self.kernel_]
         coef = (np.asarray(sums.T @ dual).T * (w_lin / scale) if w_lin
                 else np.zeros((Y.shape[1], sums.shape[1])))
@@ -509,9 +509,9 @@ class BagKernelClassifier(ClassifierMixin, _BagKernelModel):
         "balanced": each class weighs the same in the ridge fit (rare actives are not
         ignored); probabilities are calibrated without weights, to the real class frequencies.
     selection_size : int or None
-        Above this many bags, the kernel and penalty are chosen on a seeded subset of this size
-        ; the final solve uses every bag, and the calibration every bag's exact leave-one-out
-        score.
+        Above this many bags, the kernel and penalty are chosen on a seeded subset of this
+        size; the final solve uses every bag, and the calibration every bag's exact
+        leave-one-out score.
     random_state : int or None
         Seeds that subset.
 
