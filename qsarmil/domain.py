@@ -120,8 +120,7 @@ class ApplicabilityDomain(BaseEstimator):
         mols = [m for m in _as_mols(X) if m is not None]
         if not mols:
             raise ValueError("no valid training molecule")
-        self.fingerprints_ = _bit_matrix([list(generator.GetFingerprint(m).GetOnBits())
-                                          for m in mols], self.n_bits)
+        self.fingerprints_ = self.fingerprint_rows(mols)
         environments = set()
         for m in mols:
             environments.update(_environments(m, generator))
@@ -133,6 +132,14 @@ class ApplicabilityDomain(BaseEstimator):
             if len(y):
                 self.target_range_ = (float(y.min()), float(y.max()))
         return self
+
+    def fingerprint_rows(self, mols: Sequence[Chem.Mol]) -> sp.csr_matrix:
+        """The molecules' fingerprints as the domain holds its training ones: a CSR matrix of
+        ``n_bits`` columns, a stored 1 per on-bit (:func:`qsarmil.neighbours.nearest` compares
+        them with ``fingerprints_``)."""
+        generator = self._generator()
+        return _bit_matrix([list(generator.GetFingerprint(m).GetOnBits()) for m in mols],
+                           self.n_bits)
 
     def _score_one(self, mol: Chem.Mol | None, generator, on_bits: np.ndarray
                    ) -> tuple[float, float]:

@@ -35,15 +35,6 @@ def structure_key(mol: Chem.Mol) -> str:
     return Chem.MolToSmiles(Chem.RemoveHs(mol))
 
 
-def fingerprint_rows(mols: Sequence[Chem.Mol], generator, n_bits: int) -> sp.csr_matrix:
-    """0/1 fingerprints of ``mols`` as a CSR matrix, one row per molecule."""
-    rows = [list(generator.GetFingerprint(m).GetOnBits()) for m in mols]
-    indptr = np.r_[0, np.cumsum([len(r) for r in rows])].astype(np.int64)
-    indices = np.fromiter((b for r in rows for b in r), dtype=np.int32, count=int(indptr[-1]))
-    return sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
-                         shape=(len(rows), n_bits))
-
-
 def nearest(train: sp.csr_matrix, queries: sp.csr_matrix, k: int, exclude_self: bool = False
             ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` most similar rows of ``train`` for each row of ``queries`` (Tanimoto on 0/1

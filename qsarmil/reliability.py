@@ -34,7 +34,7 @@ from milearn_core.persist import ModelFileError
 from milearn_core.uncertainty import IntervalCalibrator, SetCalibrator, neighbour_difficulty, out_of_fold
 
 from .domain import ApplicabilityDomain
-from .neighbours import TrainingNeighbours, fingerprint_rows, nearest, structure_key
+from .neighbours import TrainingNeighbours, nearest, structure_key
 
 __all__ = ["Reliability", "K_DIFFICULTY", "FLAG_QUANTILE", "structure_keys"]
 
@@ -131,7 +131,7 @@ class Reliability:
         these rows)."""
         level = self.level if level is None else _level(level)
         n = len(mols)
-        fps = fingerprint_rows(mols, domain._generator(), domain.n_bits)
+        fps = domain.fingerprint_rows(mols)
         k = max(self.n_neighbours, self.k_difficulty_ if self.intervals_ is not None else 0)
         index, similarity = nearest(domain.fingerprints_, fps, k)
         table = self.neighbours_

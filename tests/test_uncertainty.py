@@ -17,8 +17,9 @@ from milearn_core import BagKernelClassifier, BagKernelRegressor, BagWrapper
 from milearn_core.persist import ModelFileError
 from milearn_core.uncertainty import IntervalCalibrator, SetCalibrator, out_of_fold
 from qsarmil.data import load_dataset
+from qsarmil.domain import ApplicabilityDomain
 from qsarmil.model import QSARModel
-from qsarmil.neighbours import fingerprint_rows, nearest
+from qsarmil.neighbours import nearest
 
 IBUPROFEN = "CC(C)Cc1ccc(cc1)C(C)C(=O)O"  # a solubility training molecule (measured -3.99)
 
@@ -140,15 +141,14 @@ def test_nearest_matches_rdkit_tanimoto(solubility):
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
     mols_a = [Chem.MolFromSmiles(s) for s in train.smiles[:300]]
     mols_b = [Chem.MolFromSmiles(s) for s in test.smiles[:40]]
-    index, similarity = nearest(fingerprint_rows(mols_a, generator, 2048),
-                                fingerprint_rows(mols_b, generator, 2048), k=3)
+    rows = ApplicabilityDomain().fingerprint_rows  # radius 2, 2048 bits
+    index, similarity = nearest(rows(mols_a), rows(mols_b), k=3)
     fps_a = [generator.GetFingerprint(m) for m in mols_a]
     for row, mol in enumerate(mols_b):
         expected = np.array(DataStructs.BulkTanimotoSimilarity(generator.GetFingerprint(mol), fps_a))
         np.testing.assert_allclose(similarity[row], np.sort(expected)[::-1][:3], atol=1e-9)
         np.testing.assert_allclose(expected[index[row]], similarity[row], atol=1e-9)
-    own, own_sim = nearest(fingerprint_rows(mols_a, generator, 2048),
-                           fingerprint_rows(mols_a, generator, 2048), k=2, exclude_self=True)
+    own, own_sim = nearest(rows(mols_a), rows(mols_a), k=2, exclude_self=True)
     assert not np.any(own == np.arange(300)[:, None])
 
 
