@@ -215,10 +215,11 @@ def read_reliability(path: Path, name: str | None, domain: ApplicabilityDomain |
         raise ModelFileError(f"{file}: {exc}") from None
 
 
-def _read_json(path: Path, name: str, what: str, max_bytes: int = 0) -> tuple[Path, object]:
+def _read_json(path: Path, name: str, what: str, max_bytes: int = _MAX_DOMAIN_BYTES
+               ) -> tuple[Path, object]:
     """A JSON file of the folder, its size checked before it is read (at most ``max_bytes``,
     and never more than ``_MAX_DOMAIN_BYTES``)."""
-    limit = min(max_bytes or _MAX_DOMAIN_BYTES, _MAX_DOMAIN_BYTES)
+    limit = min(max_bytes, _MAX_DOMAIN_BYTES)
     file = plain_file(path, name)
     if file.stat().st_size > limit:
         raise ModelFileError(f"{file}: larger than {limit} bytes")
