@@ -34,7 +34,7 @@ from milearn_core.persist import atomic_path
 
 from .explain import ColorScale, _3dmol_js, colorbar_label, conformer_note, shared_vmax, view_conformers
 from .report_pairs import checked_pairs, pairs_section
-from .report_plots import interval_bar, predicted_vs_measured
+from .report_plots import axis_range, interval_bar, predicted_vs_measured
 
 __all__ = ["render_report", "write_report"]
 
@@ -269,16 +269,6 @@ def _section(i: int, e, label: str, signed: bool, vmax: float) -> str:
     return f"<section id='mol{i}'><h2>{html.escape(heading)}</h2>{body}</section>"
 
 
-def _axis_of(sure: list[dict]) -> tuple[float, float]:
-    """One axis for every row's interval bar: the range of all bounds."""
-    bounds = [_number(r.get(k)) for r in sure for k in ("prediction_lower", "prediction_upper")]
-    bounds = [b for b in bounds if b is not None]
-    if not bounds:
-        return 0.0, 1.0
-    low, high = min(bounds), max(bounds)
-    return (low, high) if high > low else (low - 0.5, high + 0.5)
-
-
 def _measured_plot(explanations: list, measured: list[str] | None, level: float | None) -> str:
     """Predicted against measured values with intervals (regression models with intervals)."""
     if not measured or level is None:
@@ -358,7 +348,9 @@ def render_report(source, smiles: Sequence[str] | None = None, title: str = "qsa
     level = next((r.get("interval_level", r.get("set_level")) for r in sure if r), None)
     has_interval = level is not None
     has_nearest = any(r.get("nearest_1_id") is not None for r in sure)
-    axis = _axis_of(sure)
+    # one axis for every row's interval bar: the range of all bounds
+    axis = axis_range([_number(r.get(k)) for r in sure for k in ("prediction_lower", "prediction_upper")],
+                      pad=0.0)
     interval_header = (f"{level:.0%} " + ("set" if "set_level" in sure[0] else "interval")
                        if has_interval else "")
     has_stripped = any(getattr(e, "stripped", "") for e in explanations)

@@ -10,17 +10,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["interval_bar", "predicted_vs_measured"]
+__all__ = ["axis_range", "interval_bar", "predicted_vs_measured"]
 
 
-def _axis(values: Sequence[float]) -> tuple[float, float]:
-    """A padded (low, high) range over the finite ``values``."""
+def axis_range(values: Sequence[float | None], pad: float = 0.05) -> tuple[float, float]:
+    """(low, high) over the finite ``values``, widened by ``pad`` x the range on each side
+    (by 0.5 where all values are equal; (0, 1) without any)."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     if not finite:
         return 0.0, 1.0
     low, high = min(finite), max(finite)
-    pad = 0.05 * (high - low) or 0.5
-    return low - pad, high + pad
+    margin = pad * (high - low) if high > low else 0.5
+    return low - margin, high + margin
 
 
 def interval_bar(low: float, prediction: float, high: float, axis: tuple[float, float],
@@ -49,7 +50,7 @@ def predicted_vs_measured(measured: Sequence[float], predicted: Sequence[float],
     diagonal drawn; points whose interval misses the measured value in red."""
     rows = [(m, p, a, b) for m, p, a, b in zip(measured, predicted, low, high)
             if all(v is not None and math.isfinite(v) for v in (m, p, a, b))]
-    lo, hi = _axis([v for row in rows for v in row])
+    lo, hi = axis_range([v for row in rows for v in row])
     margin = 40
 
     def sx(v: float) -> float:
