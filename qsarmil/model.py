@@ -717,14 +717,16 @@ class QSARModel(BaseEstimator):
         reliability = getattr(self, "reliability_", None)
         sure_names = [c for c in reliability.column_names() if c in table and c != "in_domain"
                       ] if reliability is not None else []
+
+        def cells(names: list[str], row: int) -> dict:
+            """One row's cells as plain Python values (NumPy scalars unwrapped)."""
+            return {c: getattr(v := table[c].iloc[row], "item", lambda v=v: v)() for c in names}
+
         out = []
         for row, frame in enumerate(instances):
             prov = provenance.get(row)
-            domain = ({c: getattr(v := table[c].iloc[row], "item", lambda v=v: v)()
-                       for c in domain_names}
-                      if domain_names and prov else None)
-            sure = ({c: getattr(v := table[c].iloc[row], "item", lambda v=v: v)()
-                     for c in sure_names} if sure_names and prov else None)
+            domain = cells(domain_names, row) if domain_names and prov else None
+            sure = cells(sure_names, row) if sure_names and prov else None
             out.append(Explanation(
                 smiles=items[row], prediction=table.prediction.iloc[row],
                 status=table.status.iloc[row], error=table.error.iloc[row],
