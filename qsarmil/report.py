@@ -34,7 +34,7 @@ from milearn_core.persist import atomic_path
 
 from .explain import ColorScale, _3dmol_js, colorbar_label, conformer_note, shared_vmax, view_conformers
 from .report_pairs import checked_pairs, pairs_section
-from .report_plots import axis_range, interval_bar, predicted_vs_measured
+from .report_plots import axis_range, inline_svg, interval_bar, predicted_vs_measured
 
 __all__ = ["render_report", "write_report"]
 
@@ -264,7 +264,7 @@ def _section(i: int, e, label: str, signed: bool, vmax: float) -> str:
         body = f"<p>{html.escape(conformer_note(weights))}</p>{view}{_instance_table(e)}"
     else:
         picture = e.draw(signed=signed, vmax=vmax, name=label or None, short=True)
-        body = f"{picture.partition('?>')[2] if picture.startswith('<?xml') else picture}"
+        body = inline_svg(picture)
         body += _instance_table(e)
     return f"<section id='mol{i}'><h2>{html.escape(heading)}</h2>{body}</section>"
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .report_plots import inline_svg
+
 __all__ = ["checked_pairs", "pairs_section"]
 
 
@@ -83,8 +85,7 @@ def pairs_section(model, smiles: Sequence[str], pairs: list[tuple[int, int]],
         rows.append(f"<tr>{head}{_cell(pair.predicted_difference)}{_cell(pair.changed_part)}"
                     f"{_cell(pair.context_part)}{_cell(pair.measured_difference)}"
                     f"<td>{len(pair.changed_a)} + {len(pair.changed_b)} atoms changed</td></tr>")
-        picture = pair.draw(vmax=vmax, names=names)
-        picture = picture.partition("?>")[2] if picture.startswith("<?xml") else picture
+        picture = inline_svg(pair.draw(vmax=vmax, names=names))
         pictures.append(f"<section id='pair{k}'><h3>{html.escape(f'pair {k}: {names[0]} - {names[1]}')}"
                         f"</h3><p>{html.escape(pair.summary())}</p>{picture}</section>")
     unit = f" ({units})" if units else ""

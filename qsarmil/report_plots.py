@@ -10,7 +10,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["axis_range", "interval_bar", "predicted_vs_measured"]
+__all__ = ["axis_range", "inline_svg", "interval_bar", "predicted_vs_measured"]
+
+
+def inline_svg(svg: str) -> str:
+    """An SVG document as an element to place in HTML: its XML declaration dropped."""
+    return svg.partition("?>")[2] if svg.startswith("<?xml") else svg
 
 
 def axis_range(values: Sequence[float | None], pad: float = 0.05) -> tuple[float, float]:
