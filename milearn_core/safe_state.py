@@ -11,6 +11,7 @@ function, a module to import or a constructor to call: an unknown name is refuse
 
 from __future__ import annotations
 
+import inspect
 import keyword
 import math
 from collections.abc import Callable, Iterable
@@ -40,20 +41,23 @@ class StateError(ValueError):
 class StateSchema:
     """What a model file may hold of one class: its public name, the fitted attributes allowed
     besides the constructor parameters (``None``: any instance attribute, for scikit-learn's own
-    classes, whose private attributes vary by version) and a consistency check of the fitted
-    state (run at save and at load; raises :class:`StateError`)."""
+    classes, whose private attributes vary by version), a consistency check of the fitted
+    state (run at save and at load; raises :class:`StateError`), and the constructor parameters
+    added since files of the class were first saved (a file without one gets its default)."""
 
     name: str
     cls: type
     fields: frozenset[str] | None = None
     check: Callable[[object], None] | None = None
+    added_params: frozenset[str] = frozenset()
 
 
 _REGISTRY: dict[str, StateSchema] = {}
 
 
 def register_state(name: str, *, fields: Iterable[str] | None = None,
-                   check: Callable[[object], None] | None = None) -> Callable[[type], type]:
+                   check: Callable[[object], None] | None = None,
+                   added_params: Iterable[str] = ()) -> Callable[[type], type]:
     """Class decorator: allow the class in model files under the exact public ``name``.
 
     Each estimator module registers its own classes; this module imports none of them.
@@ -63,7 +67,8 @@ def register_state(name: str, *, fields: Iterable[str] | None = None,
         if known is not None and (known.cls.__module__, known.cls.__qualname__) != (
                 cls.__module__, cls.__qualname__):
             raise ValueError(f"{name!r} is already registered for {known.cls.__qualname__}")
-        _REGISTRY[name] = StateSchema(name, cls, None if fields is None else frozenset(fields), check)
+        _REGISTRY[name] = StateSchema(name, cls, None if fields is None else frozenset(fields),
+                                      check, frozenset(added_params))
         return cls
     return add
 
@@ -293,6 +298,8 @@ class _Decoder:
         state = self(node["state"], depth)
         if not isinstance(state, dict):
             raise StateError(f"{name}: state is not a mapping")
+        defaults = inspect.signature(cls).parameters
+        state = {**{p: defaults[p].default for p in schema.added_params}, **state}
         _check_state_keys(schema, state)
         obj = cls.__new__(cls)
         obj.__setstate__(state)

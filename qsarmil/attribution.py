@@ -40,6 +40,7 @@ __all__ = ["Reference", "atom_bag", "atom_contributions", "atom_level_available"
 
 TRAINING_REFERENCE = "mean training prediction"
 SCALE_QUANTILE = 0.99  # the training atoms' |contribution| drawn at full colour
+_REFERENCE_SAMPLE = 20_000
 _SCALE_SAMPLE = 100    # training molecules (evenly spread) the scale is measured on
 
 
@@ -138,11 +139,13 @@ def reference_prediction(model, reference="training") -> Reference | None:
 
 
 def training_reference(model, bags) -> float | None:
-    """The mean prediction (log-odds for classifiers) over the training bags, or None where
-    the model has no intercept to measure contributions from."""
+    """The mean prediction (log-odds for classifiers) over the training bags (at most
+    ``_REFERENCE_SAMPLE`` of them, evenly spread: predicting 100 000 bags again would cost
+    minutes), or None where the model has no intercept to measure contributions from."""
     if _intercept(model) is None:
         return None
-    return float(np.mean(_bag_scores(model.estimator_, bags)))
+    picked = np.unique(np.linspace(0, len(bags) - 1, min(len(bags), _REFERENCE_SAMPLE)).round())
+    return float(np.mean(_bag_scores(model.estimator_, [bags[int(i)] for i in picked])))
 
 
 def training_scale(model, mols: Sequence[Chem.Mol]) -> float | None:

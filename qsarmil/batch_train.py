@@ -223,13 +223,15 @@ def _new_model(task: str, args):
                             progress=False if args.quiet else "auto")
     # The seed of the network, or of the regression model's selection subset.
     estimator = default_estimator(task, args.bag_type).set_params(random_state=args.seed)
+    if "n_jobs" in estimator.get_params():  # threads for the kernel model's landmark fit
+        estimator.set_params(n_jobs=args.n_jobs)
     name, units = getattr(args, "target_name", None), getattr(args, "units", None)
     if getattr(args, "dataset", None) and name is None and units is None:
         from .data import dataset_target
 
         name, units = dataset_target(args.dataset)
     return QSARModel(bagger=bagger, estimator=estimator, task=task, search=args.search,
-                     target_name=name, units=units)
+                     target_name=name, units=units, scheduler=getattr(args, "scheduler", None))
 
 
 def fold_metrics(task: str, y_true: Sequence, predicted: Sequence, proba=None,

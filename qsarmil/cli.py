@@ -106,7 +106,10 @@ def _train_parser(sub) -> None:
                    "empty or not a number (they are listed) instead of stopping")
     t.add_argument("--search", choices=["stepwise"], help="tune the model's hyperparameters by a "
                    "stepwise search (seeded 5-fold CV on the training data; slower)")
-    t.add_argument("--n-jobs", type=int, default=1, help="processes for bagging molecules")
+    t.add_argument("--n-jobs", type=int, default=1, help="processes for bagging molecules "
+                   "(and threads for the kernel model above 8000 molecules)")
+    t.add_argument("--scheduler", metavar="ADDRESS", help="bag the training molecules on a Dask "
+                   "cluster, e.g. tcp://host:8786 (pip install qsarmil[dask])")
     t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same model)")
     t.add_argument("-o", "--out", required=True, help="folder to save the model in")
     t.add_argument("--force", action="store_true", help="replace a model previously saved in "

@@ -44,6 +44,8 @@ from sklearn.utils.validation import check_is_fitted
 from milearn_core.persist import ModelFileError
 from milearn_core.safe_state import is_finite_number
 
+from .neighbours import nearest
+
 __all__ = ["ApplicabilityDomain", "MIN_SIMILARITY", "MAX_UNSEEN_FRACTION"]
 
 MIN_SIMILARITY = 0.3
@@ -141,24 +143,21 @@ class ApplicabilityDomain(BaseEstimator):
         return _bit_matrix([list(generator.GetFingerprint(m).GetOnBits()) for m in mols],
                            self.n_bits)
 
-    def _score_one(self, mol: Chem.Mol | None, generator, on_bits: np.ndarray
-                   ) -> tuple[float, float]:
-        """(max Tanimoto similarity, unseen fraction) of one molecule; ``on_bits``: the
-        training fingerprints' bit counts."""
-        if mol is None or mol.GetNumAtoms() == 0:
-            return math.nan, math.nan
-        return (_max_tanimoto(self.fingerprints_, on_bits, generator.GetFingerprintAsNumPy(mol)),
-                _unseen_fraction(self.environments_, _environments(mol, generator)))
-
     def score(self, X: Sequence, predictions: Sequence[float] | None = None) -> pd.DataFrame:
         """One row per molecule: ``max_similarity``, ``unseen_fraction``, ``in_domain``
         (False for a molecule that does not parse), plus ``prediction_in_range`` when
         ``predictions`` are given."""
         check_is_fitted(self, "fingerprints_")
         generator = self._generator()
-        on_bits = np.diff(self.fingerprints_.indptr).astype(np.float64)
-        rows = [self._score_one(m, generator, on_bits) for m in _as_mols(X)]
-        table = pd.DataFrame(rows, columns=["max_similarity", "unseen_fraction"], dtype=float)
+        mols = list(_as_mols(X))
+        usable = [i for i, m in enumerate(mols) if m is not None and m.GetNumAtoms() > 0]
+        similarity, unseen = np.full(len(mols), math.nan), np.full(len(mols), math.nan)
+        if usable:  # one batched search: per-molecule products cost 3x as much
+            _, top = nearest(self.fingerprints_, self.fingerprint_rows([mols[i] for i in usable]), 1)
+            similarity[usable] = top[:, 0]
+            unseen[usable] = [_unseen_fraction(self.environments_, _environments(mols[i], generator))
+                              for i in usable]
+        table = pd.DataFrame({"max_similarity": similarity, "unseen_fraction": unseen})
         table["in_domain"] = ((table.max_similarity >= self.min_similarity)
                               & (table.unseen_fraction <= self.max_unseen_fraction))
         if predictions is not None:
@@ -292,15 +291,6 @@ def _bit_matrix(rows: Sequence[Sequence[int]], n_bits: int) -> sp.csr_matrix:
 def _key_array(keys: Sequence[int]) -> np.ndarray:
     """Sorted environment keys (each below 2**64) as an array."""
     return np.fromiter(keys, dtype=np.uint64, count=len(keys))
-
-
-def _max_tanimoto(fingerprints: sp.csr_matrix, on_bits: np.ndarray, query: np.ndarray) -> float:
-    """Largest Tanimoto similarity of the 0/1 vector ``query`` to the rows of
-    ``fingerprints`` (``on_bits``: their bit counts); 0 against an empty row, as RDKit's."""
-    common = (fingerprints @ query.astype(np.float32)).astype(np.float64)  # exact: small counts
-    union = on_bits + float(query.sum()) - common
-    similarity = np.divide(common, union, out=np.zeros_like(common), where=union > 0)
-    return float(similarity.max())
 
 
 def _unseen_fraction(known: np.ndarray, counts: dict[int, int]) -> float:

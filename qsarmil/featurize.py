@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -148,6 +149,11 @@ def _bag_one(item, index: int, config: dict):
     """
     with rdBase.BlockLogs():
         return _bag_one_quietly(item, index, config)
+
+
+def bag_chunk(items: Sequence, start: int, config: dict) -> list:
+    """:func:`_bag_one` over ``items``, numbered from ``start`` (a task for Dask workers)."""
+    return [_bag_one(item, start + j, config) for j, item in enumerate(items)]
 
 
 def _bag_one_quietly(item, index: int, config: dict):
@@ -385,11 +391,23 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
                              f"{SUMMABLE_OVER_FRAGMENTS} on fragment bags")
         return self._transform(X, summed=True)
 
-    def _transform(self, X, summed: bool) -> list[np.ndarray]:
+    def transform_with(self, X, summed: bool, run: Callable[[list, dict], Iterable]
+                       ) -> list[np.ndarray]:
+        """:meth:`transform` (or with ``summed``, :meth:`transform_summed`) with the work done
+        by ``run(items, config)``, which yields :func:`bag_chunk`'s results in input order
+        (:func:`qsarmil.scale.bag_on_dask`): the same bags, failures and provenance."""
+        if summed and not self.summable():
+            return self.transform_summed(X)  # raises, naming what cannot be summed
+        return self._transform(X, summed=summed, run=run)
+
+    def _transform(self, X, summed: bool, run: Callable[[list, dict], Iterable] | None = None
+                   ) -> list[np.ndarray]:
         config = dict(self._config(), summed=summed)
         items = list(X)
         show = show_progress(self.progress) and (self.progress is True or len(items) >= _PROGRESS_MIN)
-        if self.n_jobs == 1:
+        if run is not None:
+            results = run(items, config)
+        elif self.n_jobs == 1:
             results = (_bag_one(item, i, config) for i, item in enumerate(items))
         else:
             results = Parallel(n_jobs=self.n_jobs, return_as="generator", batch_size="auto")(

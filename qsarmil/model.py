@@ -38,6 +38,7 @@ from milearn_core.uncertainty import has_exact_out_of_fold
 from .attribution import explanation_parts, training_reference, training_scale
 from .custom_descriptors import is_custom, save_custom
 from .domain import ApplicabilityDomain
+from .execution import bag_on_dask
 from .featurize import MoleculeBagger
 from .model_folder import (
     CONFIG_FILE,
@@ -56,7 +57,7 @@ from .model_folder import (
     read_reliability,
     read_scaler,
 )
-from .reliability import Reliability, structure_keys
+from .reliability import Reliability, reference_rows, structure_keys
 from .standardize import MoleculeError
 
 __all__ = ["QSARModel", "check_save_folder", "detect_task"]
@@ -261,6 +262,13 @@ class QSARModel(BaseEstimator):
         Default level of intervals and sets (0.9: 90 %); :meth:`predict_table` takes another.
     n_neighbours : int
         Nearest training molecules listed per prediction (0-20).
+    n_jobs : int, optional
+        Training on this many local processes (-1: every core) for bagging the molecules,
+        and threads for the kernel model's landmark fit (above 8 000 molecules; a default
+        estimator only). None: the bagger's own ``n_jobs``.
+    scheduler : str or dask.distributed.Client, optional
+        Bag the training molecules on a Dask cluster (``"tcp://host:8786"``; ``pip install
+        qsarmil[dask]``): the same bags, failures and model as in-process.
     search : {None, "stepwise"}
         "stepwise": tune the estimator's hyperparameters with :class:`~milearn_core.StepwiseSearchCV`
         (its default grid for the model family, 5 seeded folds) on the training molecules and
@@ -293,7 +301,7 @@ class QSARModel(BaseEstimator):
                  task: str = "auto", scale_features="auto", target_name: str | None = None,
                  units: str | None = None, search: str | None = None,
                  uncertainty: str | None = "auto", interval_level: float = 0.9,
-                 n_neighbours: int = 3):
+                 n_neighbours: int = 3, n_jobs: int | None = None, scheduler=None):
         self.bagger = bagger
         self.estimator = estimator
         self.task = task
@@ -304,6 +312,8 @@ class QSARModel(BaseEstimator):
         self.uncertainty = uncertainty
         self.interval_level = interval_level
         self.n_neighbours = n_neighbours
+        self.n_jobs = n_jobs
+        self.scheduler = scheduler
 
     def _default_counts(self) -> bool:
         """Whether the default recipe's descriptors are counts (left at None, they will be)."""
@@ -404,12 +414,20 @@ class QSARModel(BaseEstimator):
                 and self.bagger_.descriptors is None
                 and self.bagger_.bag_type != "conformers"):
             self.bagger_.set_params(descriptors=REGRESSION_FRAGMENT_DESCRIPTORS)
+        if self.n_jobs is not None:
+            self.bagger_.set_params(n_jobs=self.n_jobs)
+            if self.estimator is None and "n_jobs" in self.estimator_.get_params():
+                self.estimator_.set_params(n_jobs=self.n_jobs)
         self.bagger_.fit(smiles)
         scaled = self._wants_scaling()
         # An estimator that sees only bag sums needs no fragments to fit: each molecule is
         # described whole (the same sums, several times faster); explanations still cut it.
-        bags = (self.bagger_.transform_summed(smiles) if self._sums_suffice(scaled)
-                else self.bagger_.transform(smiles))
+        summed = self._sums_suffice(scaled)
+        if self.scheduler is not None:
+            bags = bag_on_dask(self.bagger_, smiles, summed, self.scheduler)
+        else:
+            bags = (self.bagger_.transform_summed(smiles) if summed
+                    else self.bagger_.transform(smiles))
         self.scaler_ = BagStandardScaler().fit(bags) if bags and scaled else None
         bags = self._scale(bags)
         self.training_failures_ = list(self.bagger_.failures_)
@@ -430,14 +448,20 @@ class QSARModel(BaseEstimator):
         valid = self.bagger_.valid_index_
         mols = _domain_mols(self.bagger_.provenance_)
         self.contribution_scale_ = training_scale(self, mols)  # one colour scale per file
-        self.domain_ = ApplicabilityDomain().fit(mols, y[valid] if task == "regression" else None)
+        # Above MAX_REFERENCE molecules the domain and the neighbour search hold a sample.
+        reference = reference_rows(len(bags))
+        self.domain_ = ApplicabilityDomain().fit([mols[i] for i in reference],
+                                                 y[valid] if task == "regression" else None)
         self.reliability_ = None
         if reliability is not None and (self.uncertainty == "cv"
                                         or has_exact_out_of_fold(self.estimator_)):
-            ids = [f"row {i}" for i in valid] if ids is None else [str(ids[i]) for i in valid]
-            texts = [s if isinstance(s, str) else Chem.MolToSmiles(s) for s in (smiles[i] for i in valid)]
+            kept = valid[reference]
+            ids = [f"row {i}" for i in kept] if ids is None else [str(ids[i]) for i in kept]
+            texts = [s if isinstance(s, str) else Chem.MolToSmiles(s) for s in (smiles[i] for i in kept)]
+            provenance = [self.bagger_.provenance_[i] for i in reference]
             self.reliability_ = reliability.fit(self.estimator_, bags, y[valid], self.domain_,
-                                                structure_keys(self.bagger_.provenance_), ids, texts)
+                                                structure_keys(provenance), ids, texts,
+                                                rows=reference)
         return self
 
     def _sums_suffice(self, scaled: bool) -> bool:

@@ -17,6 +17,9 @@ Fitted by :class:`~qsarmil.model.QSARModel` on its own training molecules:
   0.97x with 20, 0.96x with the similarity factor, 0.95x with a floor of 0.5 x the median
   (kept); 30 or 50 neighbours gained under 0.01 more.
 - Classification: class-conditional conformal prediction sets on out-of-fold probabilities.
+- Above ``MAX_REFERENCE`` training molecules, the domain, the neighbour search and the
+  calibration use a seeded sample of that many (:func:`reference_rows`); "in training set"
+  and the nearest molecules then refer to that sample.
 - The domain flag: :class:`~qsarmil.domain.ApplicabilityDomain`'s similarity and
   environment checks, plus (regression) an expected error above the 90th percentile of the
   training molecules' own, with each reason written out in ``domain_note``.
@@ -36,7 +39,8 @@ from milearn_core.uncertainty import IntervalCalibrator, SetCalibrator, neighbou
 from .domain import ApplicabilityDomain
 from .neighbours import TrainingNeighbours, nearest, structure_key
 
-__all__ = ["Reliability", "K_DIFFICULTY", "FLAG_QUANTILE", "structure_keys"]
+__all__ = ["Reliability", "K_DIFFICULTY", "FLAG_QUANTILE", "MAX_REFERENCE", "reference_rows",
+           "structure_keys"]
 
 FORMAT = "qsarmil.reliability"
 VERSION = 1
@@ -44,6 +48,19 @@ K_DIFFICULTY = 20  # neighbours whose errors set a molecule's difficulty
 FLOOR = 0.5  # x the median out-of-fold error, added to every difficulty
 FLAG_QUANTILE = 0.9  # expected errors above this quantile of the training molecules' are flagged
 MAX_NEIGHBOURS_SHOWN = 20
+# Training molecules searched for neighbours and held by the domain: the search is O(n) per
+# scored molecule and O(n^2) at fit (100 000 molecules: 10^10 similarities), so larger sets
+# keep a seeded sample of this many (calibration needs far fewer).
+MAX_REFERENCE = 10_000
+
+
+def reference_rows(n_molecules: int, limit: int | None = None) -> np.ndarray:
+    """The training rows the domain and the neighbour search hold: all up to ``limit``
+    (default ``MAX_REFERENCE``), above it a seeded sample of ``limit``, in training order."""
+    limit = MAX_REFERENCE if limit is None else limit
+    if n_molecules <= limit:
+        return np.arange(n_molecules)
+    return np.sort(np.random.default_rng(0).choice(n_molecules, limit, replace=False))
 
 
 def _level(value: object) -> float:
@@ -85,12 +102,19 @@ class Reliability:
 
     def fit(self, estimator, bags: list, y: np.ndarray, domain: ApplicabilityDomain,
             keys: Sequence[str], ids: Sequence[str], smiles: Sequence[str],
-            cv: int = 5) -> Reliability:
-        """Calibrate on the training molecules (row for row with ``bags``, ``y`` and the
-        domain's fingerprints; ``keys``: their :func:`structure_keys`)."""
-        if domain.n_molecules_ != len(bags):
-            raise ValueError("the domain must hold the training molecules, row for row")
-        oof = out_of_fold(estimator, bags, y, cv=cv)
+            cv: int = 5, rows: np.ndarray | None = None) -> Reliability:
+        """Calibrate on the training molecules (row for row with ``bags`` and ``y``;
+        ``keys``, ``ids`` and ``smiles``: the domain's molecules, row for row with its
+        fingerprints; ``keys``: their :func:`structure_keys`).
+
+        ``rows``: the training rows the domain holds (:func:`reference_rows`; default all):
+        calibration, neighbours and the flag's limit come from them.
+        """
+        rows = np.arange(len(bags)) if rows is None else np.asarray(rows)
+        if domain.n_molecules_ != len(rows):
+            raise ValueError("the domain must hold the reference molecules, row for row")
+        oof = out_of_fold(estimator, bags, y, cv=cv)[rows]
+        y = np.asarray(y)[rows]
         self.k_difficulty_ = K_DIFFICULTY
         self.classes_ = getattr(estimator, "classes_", None)
         if self.classes_ is None:

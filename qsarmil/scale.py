@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .execution import DASK_HINT, IN_FLIGHT_PER_WORKER, dask_client, dask_client_class, in_order, window_for
 
 if TYPE_CHECKING:  # heavy imports stay out of `import qsarmil.scale`
     import pandas as pd
@@ -36,8 +37,6 @@ if TYPE_CHECKING:  # heavy imports stay out of `import qsarmil.scale`
 
 __all__ = ["predict_chunks", "load_cached", "DASK_HINT"]
 
-DASK_HINT = "scheduler= needs Dask's distributed scheduler: pip install qsarmil[dask]"
-_IN_FLIGHT_PER_WORKER = 4  # chunks per worker in flight: workers stay busy, memory bounded
 
 
 def predict_chunks(model: QSARModel | None, chunks: Iterable[Sequence[str]], *, n_jobs: int = 1,
@@ -79,8 +78,8 @@ def predict_chunks(model: QSARModel | None, chunks: Iterable[Sequence[str]], *, 
         raise FileNotFoundError(f"{model_path}: no such model folder")
     tasks = _numbered(chunks)
     if scheduler is not None:
-        client_class = _dask_client_class()
-        return _on_dask(client_class, scheduler, model, model_path, tasks, level)
+        dask_client_class()  # Dask missing: say so now, not at the first result
+        return _on_dask(scheduler, model, model_path, tasks, level)
     workers = _n_workers(n_jobs)
     if workers > 1:
         return _on_local_workers(workers, model, model_path, tasks, level)
@@ -145,25 +144,6 @@ def _in_process(model: QSARModel, tasks: Iterator[tuple[list[str], int]], level:
         yield score_chunk(model, smiles, start, level)
 
 
-def _in_order(submit: Callable[..., Any], tasks: Iterable[tuple], window: int) -> Iterator[Any]:
-    """Results of ``submit(*task)`` futures in task order, at most ``window`` in flight.
-
-    Works with ``concurrent.futures`` and Dask futures alike; futures still pending when the
-    caller stops early are cancelled.
-    """
-    pending: deque = deque()
-    try:
-        for task in tasks:
-            pending.append(submit(*task))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
-
-
 def _on_local_workers(n_workers: int, model: QSARModel | None, model_path, tasks,
                       level: float | None = None) -> Iterator[pd.DataFrame]:
     """Local worker processes (joblib, pool kept across calls); each loads the model folder once.
@@ -180,7 +160,7 @@ def _on_local_workers(n_workers: int, model: QSARModel | None, model_path, tasks
             model.save(model_path)
         path = os.path.realpath(model_path)
         with Parallel(n_jobs=n_workers, return_as="generator") as parallel:
-            for window in _windows(tasks, _IN_FLIGHT_PER_WORKER * n_workers):
+            for window in _windows(tasks, IN_FLIGHT_PER_WORKER * n_workers):
                 yield from parallel(delayed(score_chunk)(path, *task, level) for task in window)
 
 
@@ -189,29 +169,14 @@ def _windows(tasks: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
         yield window
 
 
-def _dask_client_class() -> type:
-    try:
-        from distributed import Client
-    except ImportError as exc:
-        raise ImportError(DASK_HINT) from exc
-    return Client
-
-
-def _on_dask(client_class: type, scheduler, model: QSARModel | None, model_path, tasks,
+def _on_dask(scheduler, model: QSARModel | None, model_path, tasks,
              level: float | None = None) -> Iterator[pd.DataFrame]:
     """Chunks as tasks on a Dask cluster, results back in input order."""
-    own = isinstance(scheduler, (str, os.PathLike))
-    client = client_class(str(scheduler), set_as_default=False) if own else scheduler
-    try:
+    with dask_client(scheduler) as client:
         source = (client.scatter(model, broadcast=True, hash=False) if model is not None
                   else os.path.realpath(model_path))
-        threads = sum(client.nthreads().values()) or 1
-        window = max(2, _IN_FLIGHT_PER_WORKER * threads)
 
         def submit(smiles, start):
             return client.submit(score_chunk, source, smiles, start, level, pure=False)
 
-        yield from _in_order(submit, tasks, window)
-    finally:
-        if own:
-            client.close()
+        yield from in_order(submit, tasks, window_for(client))

@@ -480,22 +480,16 @@ class ModelZoo:
             yield from zip(todo, results)
 
     def _on_dask(self, todo: list[_Combo], args: tuple):
-        from .scale import _dask_client_class, _in_order
+        from .execution import dask_client, in_order
 
-        client_class = _dask_client_class()
-        own = isinstance(self.scheduler, (str, os.PathLike))
-        client = client_class(str(self.scheduler), set_as_default=False) if own else self.scheduler
-        try:
+        with dask_client(self.scheduler) as client:
             shared = client.scatter(list(args), broadcast=True, hash=False)
             window = max(2, 2 * (sum(client.nthreads().values()) or 1))
 
             def submit(combo):
                 return client.submit(_guarded_packed, combo, shared, pure=False)
 
-            yield from zip(todo, _in_order(submit, ((c,) for c in todo), window))
-        finally:
-            if own:
-                client.close()
+            yield from zip(todo, in_order(submit, ((c,) for c in todo), window))
 
     def _save(self, folder: Path, combo: _Combo, result) -> dict:
         if isinstance(result, _Failure):

@@ -14,7 +14,11 @@ eigendecomposition of the training kernel, for all penalties at once.
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.linalg
@@ -26,8 +30,10 @@ from threadpoolctl import threadpool_limits
 from ..bags import BagError, check_bag_targets, check_finite_output, pack_bags
 from ..kid import leave_one_out_weights, normalize_per_bag
 from ..persist import PersistMixin
+from ..progress import check_progress, show_progress
 from ..safe_state import StateError, check_array, check_int, register_state
 from .additive import _bag_sums, _check
+from .approx import landmark_count, landmark_fit
 
 __all__ = ["BagKernelClassifier", "BagKernelRegressor", "minmax_kernel"]
 
@@ -201,6 +207,39 @@ def _kernel_parts(sums: sp.csr_matrix, kernels: Sequence[str], scale: float):
     return K_mm, K_lin
 
 
+def _cross_kernel(name: str, scale: float, A: sp.csr_matrix, B: sp.csr_matrix) -> np.ndarray:
+    """Kernel ``name`` between the rows of ``A`` and ``B`` (the linear part as in
+    :func:`_kernel_parts`)."""
+    w_mm, w_lin = KERNELS[name]
+    K = minmax_kernel(A, B) if w_mm else np.zeros((A.shape[0], B.shape[0]))
+    if w_lin:
+        K += (A @ B.T).toarray() / scale + _OFFSET
+    return K
+
+
+def _n_threads(n_jobs: int | None) -> int:
+    """Threads for ``n_jobs`` (None: 1; -1: every core)."""
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
+    cores = os.cpu_count() or 1
+    return int(n_jobs) if n_jobs > 0 else max(1, cores + 1 + int(n_jobs))
+
+
+@contextmanager
+def _fit_progress(progress, n_bags: int, n_landmarks: int):
+    """A bar over the landmark fit's two passes (2 n rows); yields its update function."""
+    if not show_progress(progress):
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=2 * n_bags, unit="bag", unit_scale=True, file=sys.stderr,
+              desc=f"kernel ridge on {n_landmarks} landmarks") as bar:
+        yield bar.update
+
+
 def _combined(name: str, K_mm, K_lin) -> np.ndarray:
     w_mm, w_lin = KERNELS[name]
     if w_mm and w_lin:
@@ -264,7 +303,8 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
                   else weights @ Y / weights.sum())
         # The linear kernel's scale: the mean squared norm of all training bags.
         scale = max(float(np.mean(sums.multiply(sums).sum(axis=1))), np.finfo(float).tiny)
-        subset = self._selection_subset(len(bags))
+        landmarks = self._landmarks(len(bags))
+        subset = self._selection_subset(len(bags), approximate=landmarks is not None)
         selection = sums if len(subset) == len(bags) else sums[subset]
         parts = _kernel_parts(selection, kernels, scale)
         w_sub = None if weights is None else weights[subset]
@@ -277,34 +317,66 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
             if best is None or error < best[0]:
                 best = (error, name, alpha, loo)
         _, self.kernel_, self.alpha_, loo = best
-        if len(subset) < len(bags):  # only the chosen kernel, now on every training bag
-            parts = _kernel_parts(sums, [self.kernel_], scale)
-        full = len(subset) == len(bags)
-        dual, loo_full = _solve(_combined(self.kernel_, *parts), Y - mean_y, self.alpha_, weights,
-                                loo=not full)
-        # Leave-one-out scores of every training bag at the chosen kernel and penalty: from the
-        # selection itself when it held every bag, else from the final fit's inverse diagonal.
-        loo_scores = Y - (loo if full else loo_full)
+        if landmarks is not None:  # bounded memory: the landmarks stand for the training bags
+            del parts
+            train = sums[landmarks]
+            with _fit_progress(self.progress, len(bags), len(landmarks)) as advance:
+                dual, loo_residuals = landmark_fit(
+                    sums, Y - mean_y, landmarks, self.alpha_,
+                    functools.partial(_cross_kernel, self.kernel_, scale), weights,
+                    n_threads=_n_threads(self.n_jobs), progress=advance)
+            loo_scores = Y - loo_residuals
+        else:
+            train = sums
+            full = len(subset) == len(bags)
+            if not full:  # only the chosen kernel, now on every training bag
+                parts = _kernel_parts(sums, [self.kernel_], scale)
+            dual, loo_full = _solve(_combined(self.kernel_, *parts), Y - mean_y, self.alpha_,
+                                    weights, loo=not full)
+            # Leave-one-out scores of every training bag at the chosen kernel and penalty: from
+            # the selection itself when it held every bag, else from the final fit's inverse
+            # diagonal.
+            loo_scores = Y - (loo if full else loo_full)
         w_mm, w_lin = KERNELS[self.kernel_]
-        coef = (np.asarray(sums.T @ dual).T * (w_lin / scale) if w_lin
+        coef = (np.asarray(train.T @ dual).T * (w_lin / scale) if w_lin
                 else np.zeros((Y.shape[1], sums.shape[1])))
         intercept = mean_y + (w_lin * _OFFSET * dual.sum(axis=0) if w_lin else 0.0)
         self._set_scores(dual * w_mm, coef, intercept, single)
         self.train_data_, self.train_indices_, self.train_indptr_ = (
-            sums.data, sums.indices.astype(np.int64), sums.indptr.astype(np.int64))
+            train.data, train.indices.astype(np.int64), train.indptr.astype(np.int64))
+        self.n_landmarks_ = None if landmarks is None else len(landmarks)
         self.n_features_in_ = bags[0].shape[1]
         return loo_scores
+
+    def _landmarks(self, n_bags: int) -> np.ndarray | None:
+        """Seeded landmark rows, or None where the exact model is fitted."""
+        limit, count = self.exact_limit, self.n_landmarks
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer))
+                                  or limit < 2):
+            raise ValueError(f"exact_limit must be an integer >= 2 or None, got {limit!r}")
+        if count != "auto" and (isinstance(count, bool) or not isinstance(count, (int, np.integer))
+                                or count < 1):
+            raise ValueError(f"n_landmarks must be 'auto' or a positive integer, got {count!r}")
+        check_progress(self.progress)
+        _n_threads(self.n_jobs)
+        if limit is None or n_bags <= limit:
+            return None
+        m = landmark_count(n_bags) if count == "auto" else min(int(count), n_bags)
+        rng = np.random.RandomState(self.random_state)
+        return np.sort(rng.choice(n_bags, m, replace=False))
 
     def _set_scores(self, dual, coef, intercept, single: bool) -> None:
         self.dual_coef_ = dual[:, 0] if single else dual
         self.linear_coef_ = coef[0] if single else coef
         self.intercept_ = float(intercept[0]) if single else intercept
 
-    def _selection_subset(self, n_bags: int) -> np.ndarray:
+    def _selection_subset(self, n_bags: int, approximate: bool = False) -> np.ndarray:
         size = self.selection_size
         if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer))
                                  or size < 2):
             raise ValueError(f"selection_size must be an integer >= 2 or None, got {size!r}")
+        if approximate and size is None:  # the selection's n x n kernel must fit too
+            size = self.exact_limit
         if size is None or n_bags <= size:
             return np.arange(n_bags)
         return np.sort(np.random.RandomState(self.random_state).choice(n_bags, size, replace=False))
@@ -373,17 +445,31 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
 
 
 _SCORE_FIELDS = ("alpha_", "dual_coef_", "intercept_", "kernel_", "linear_coef_", "loo_errors_",
-                 "n_features_in_", "train_data_", "train_indices_", "train_indptr_")
+                 "n_features_in_", "n_landmarks_", "train_data_", "train_indices_", "train_indptr_")
+_ADDED_PARAMS = ("exact_limit", "n_landmarks", "n_jobs", "progress")  # files of 2026-11 lack them
+
+
+def _n_bags(model) -> int | None:
+    """Training bags behind the leave-one-out values: the stored bags, or with landmarks any
+    number (None) from the landmarks up."""
+    n_stored = len(model.train_indptr_) - 1
+    landmarks = getattr(model, "n_landmarks_", None)
+    if landmarks is None:
+        return n_stored
+    if check_int(landmarks, "n_landmarks_", 1) != n_stored:
+        raise StateError("n_landmarks_ does not match the stored landmarks")
+    return None
 
 
 def _check_regressor_state(model) -> None:
     """The score part, plus one leave-one-out prediction per training bag and output."""
     _check_state(model)
-    check_array(model.loo_predictions_, "loo_predictions_", "f", np.shape(model.dual_coef_))
+    check_array(model.loo_predictions_, "loo_predictions_", "f",
+                (_n_bags(model),) + np.shape(model.dual_coef_)[1:])
 
 
 @register_state("milearn_core.BagKernelRegressor", check=_check_regressor_state,
-                fields=_SCORE_FIELDS + ("loo_predictions_",))
+                fields=_SCORE_FIELDS + ("loo_predictions_",), added_params=_ADDED_PARAMS)
 class BagKernelRegressor(RegressorMixin, _BagKernelModel):
     """Kernel ridge regression on bags: MinMax and/or linear kernel between summed instances.
 
@@ -398,6 +484,22 @@ class BagKernelRegressor(RegressorMixin, _BagKernelModel):
         same mean diagonal).
     alphas : sequence of float
         Ridge penalties to choose from, for each kernel, by exact leave-one-out error.
+    selection_size : int or None
+        Above this many bags, the kernel and penalty are chosen on a seeded subset of this
+        size; the final fit uses every bag.
+    random_state : int or None
+        Seeds that subset and the landmarks.
+    exact_limit : int or None
+        Above this many training bags the model is fitted on landmarks
+        (:mod:`milearn_core.estimators.approx`): seeded training bags stand for all of them,
+        memory stays O(landmarks^2) and the fit O(n); None: always exact (memory O(n^2)).
+    n_landmarks : int or "auto"
+        Landmarks above ``exact_limit``; "auto": :func:`~milearn_core.estimators.approx.landmark_count`.
+    n_jobs : int or None
+        Threads making kernel blocks on the landmark path (None: 1; -1: every core).
+    progress : bool or "auto"
+        A bar over the landmark fit (``"auto"``: where someone watches).
+
     Attributes
     ----------
     kernel_ : str
@@ -405,7 +507,8 @@ class BagKernelRegressor(RegressorMixin, _BagKernelModel):
     alpha_ : float
         The chosen penalty.
     dual_coef_ : ndarray of shape (n_train,) or (n_train, n_outputs)
-        Weights of the training bags in the MinMax part (zero when ``kernel_`` is "linear").
+        Weights of the training bags (or landmarks) in the MinMax part (zero when
+        ``kernel_`` is "linear").
     linear_coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
         Score of one unit of each feature in the linear part (zero for "minmax").
     intercept_ : float or ndarray of shape (n_outputs,)
@@ -414,11 +517,14 @@ class BagKernelRegressor(RegressorMixin, _BagKernelModel):
         nearly unpenalised intercept.
     loo_errors_ : dict
         Least leave-one-out mean squared error of each candidate kernel.
-    loo_predictions_ : ndarray of shape (n_train,) or (n_train, n_outputs)
+    loo_predictions_ : ndarray of shape (n_bags,) or (n_bags, n_outputs)
         Each training bag's exact leave-one-out prediction at the chosen kernel and penalty
         (out-of-fold values for prediction intervals, :mod:`milearn_core.uncertainty`).
     train_data_, train_indices_, train_indptr_ : ndarray
-        The training bags' summed instances as CSR arrays (the MinMax kernel needs them).
+        The training bags' summed instances as CSR arrays (the MinMax kernel needs them); the
+        landmarks' on the landmark path.
+    n_landmarks_ : int or None
+        Landmarks the model was fitted on; None for the exact model.
     n_features_in_ : int
 
     Notes
@@ -430,11 +536,17 @@ class BagKernelRegressor(RegressorMixin, _BagKernelModel):
 
     def __init__(self, kernels: Sequence[str] = ("minmax", "linear"),
                  alphas: Sequence[float] = tuple(np.logspace(-6, 2, 25)),
-                 selection_size: int | None = 1000, random_state: int | None = 0):
+                 selection_size: int | None = 1000, random_state: int | None = 0,
+                 exact_limit: int | None = 8000, n_landmarks: int | str = "auto",
+                 n_jobs: int | None = None, progress="auto"):
         self.kernels = kernels
         self.alphas = alphas
         self.selection_size = selection_size
         self.random_state = random_state
+        self.exact_limit = exact_limit
+        self.n_landmarks = n_landmarks
+        self.n_jobs = n_jobs
+        self.progress = progress
 
     def fit(self, X, y):
         """Fit on bags ``X`` (dense or scipy sparse, nonnegative) and labels ``y``."""
@@ -478,12 +590,12 @@ def _check_classifier_state(model) -> None:
     offset = check_array(model.calibration_intercept_, "calibration_intercept_", "f", (n_scores,))
     if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(offset))):
         raise StateError("the calibration must be finite")
-    check_array(model.loo_proba_, "loo_proba_", "f", (len(model.train_indptr_) - 1, len(classes)))
+    check_array(model.loo_proba_, "loo_proba_", "f", (_n_bags(model), len(classes)))
 
 
 @register_state("milearn_core.BagKernelClassifier", check=_check_classifier_state,
                 fields=_SCORE_FIELDS + ("classes_", "calibration_coef_", "calibration_intercept_",
-                                        "loo_proba_"))
+                                        "loo_proba_"), added_params=_ADDED_PARAMS)
 class BagKernelClassifier(ClassifierMixin, _BagKernelModel):
     """Kernel classification on bags: the bag-kernel regressor's scores, calibrated.
 
@@ -513,7 +625,17 @@ class BagKernelClassifier(ClassifierMixin, _BagKernelModel):
         size; the final solve uses every bag, and the calibration every bag's exact
         leave-one-out score.
     random_state : int or None
-        Seeds that subset.
+        Seeds that subset and the landmarks.
+    exact_limit : int or None
+        Above this many training bags the model is fitted on landmarks
+        (:mod:`milearn_core.estimators.approx`): seeded training bags stand for all of them,
+        memory stays O(landmarks^2) and the fit O(n); None: always exact (memory O(n^2)).
+    n_landmarks : int or "auto"
+        Landmarks above ``exact_limit``; "auto": :func:`~milearn_core.estimators.approx.landmark_count`.
+    n_jobs : int or None
+        Threads making kernel blocks on the landmark path (None: 1; -1: every core).
+    progress : bool or "auto"
+        A bar over the landmark fit (``"auto"``: where someone watches).
 
     Attributes
     ----------
@@ -534,12 +656,18 @@ class BagKernelClassifier(ClassifierMixin, _BagKernelModel):
     def __init__(self, kernels: Sequence[str] = ("minmax", "linear"),
                  alphas: Sequence[float] = tuple(np.logspace(-6, 2, 25)),
                  class_weight: str | None = "balanced", selection_size: int | None = 1000,
-                 random_state: int | None = 0):
+                 random_state: int | None = 0,
+                 exact_limit: int | None = 8000, n_landmarks: int | str = "auto",
+                 n_jobs: int | None = None, progress="auto"):
         self.kernels = kernels
         self.alphas = alphas
         self.class_weight = class_weight
         self.selection_size = selection_size
         self.random_state = random_state
+        self.exact_limit = exact_limit
+        self.n_landmarks = n_landmarks
+        self.n_jobs = n_jobs
+        self.progress = progress
 
     def fit(self, X, y):
         """Fit on bags ``X`` (dense or scipy sparse, nonnegative) and class labels ``y``."""
