@@ -142,7 +142,22 @@ def interaction_target(smiles: list[str]) -> np.ndarray:
     return np.array(values)
 
 
+def cached_molecules(n: int, seed: int = 0) -> list[str]:
+    """:func:`molecules`, kept in ``benchmarks/.cache`` (the same seed gives the same list)."""
+    from pathlib import Path
+
+    path = Path(__file__).parent / ".cache" / f"molecules_{n}_{seed}.txt"
+    if path.exists():
+        return path.read_text().split("\n")
+    found = molecules(n, seed)
+    path.parent.mkdir(exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text("\n".join(found))
+    partial.replace(path)
+    return found
+
+
 if __name__ == "__main__":
     start = time.perf_counter()
-    found = molecules(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    found = cached_molecules(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
     print(len(found), f"{time.perf_counter() - start:.1f} s")

@@ -162,3 +162,34 @@ def test_dask_stops_when_the_caller_does(fitted, cluster):
     stream = (["CCO", "CCN"] for _ in count())
     first = list(islice(predict_chunks(None, stream, scheduler=client, model_path=path), 2))
     assert [list(t.index) for t in first] == [[0, 1], [2, 3]]
+
+
+@pytest.fixture(scope="module")
+def training_rows():
+    data = load_dataset("solubility").iloc[420:540]
+    smiles = list(data.smiles)
+    smiles[7] = "not a smiles"  # a failure keeps its input row
+    return smiles, list(data.target)
+
+
+@pytest.mark.xdist_group("dask")
+@pytest.mark.parametrize("how", ["client", "address"])
+def test_training_featurised_on_dask_gives_the_local_model(training_rows, cluster, how):
+    smiles, target = training_rows
+    local_cluster, client = cluster
+    scheduler = client if how == "client" else local_cluster.scheduler_address
+    with threadpool_limits(1):
+        local = QSARModel(bagger=MoleculeBagger(progress=False)).fit(smiles, target)
+        remote = QSARModel(bagger=MoleculeBagger(progress=False), scheduler=scheduler).fit(smiles, target)
+    assert [f.index for f in remote.training_failures_] == [f.index for f in local.training_failures_] == [7]
+    assert list(remote.bagger_.valid_index_) == list(local.bagger_.valid_index_)
+    queries = smiles[:30]
+    pd.testing.assert_frame_equal(remote.predict_table(queries), local.predict_table(queries))
+    assert client.status == "running"
+
+
+def test_training_on_dask_without_dask_says_how_to_install_it(training_rows, monkeypatch):
+    smiles, target = training_rows
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"pip install qsarmil\[dask\]"):
+        QSARModel(scheduler="tcp://127.0.0.1:1").fit(smiles[:20], target[:20])

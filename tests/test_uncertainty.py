@@ -343,3 +343,26 @@ def test_uncertainty_table_is_the_saved_full_run():
     assert all("mapie_cv_plus_svr" in r for r in results["sets"].values())
     assert markdown(results) == (root / "benchmarks" / "results" / "uncertainty.md").read_text()
     assert "<!-- results: uncertainty -->" in (root / "docs" / "benchmarks.md").read_text()
+
+
+def test_large_training_sets_keep_a_reference_sample(monkeypatch, tmp_path):
+    """Above MAX_REFERENCE molecules the domain and neighbour table hold a seeded sample;
+    intervals still come from every molecule's out-of-fold error there, and files load."""
+    import qsarmil.reliability as reliability_module
+    from qsarmil.data import load_dataset
+    from qsarmil.featurize import MoleculeBagger
+    from qsarmil.model import QSARModel
+
+    monkeypatch.setattr(reliability_module, "MAX_REFERENCE", 40)
+    data = load_dataset("solubility").head(100)
+    model = QSARModel(bagger=MoleculeBagger(progress=False)).fit(data.smiles, data.target)
+    rows = reliability_module.reference_rows(100)
+    assert model.domain_.n_molecules_ == len(model.reliability_.neighbours_) == 40
+    assert model.reliability_.neighbours_.ids_ == [f"row {i}" for i in rows]
+    table = model.predict_table(list(data.smiles[:10]))
+    assert table.prediction_lower.notna().all()
+    in_sample = set(rows.tolist())
+    assert list(table.in_training_set) == [i in in_sample for i in range(10)]
+    model.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(QSARModel.load(tmp_path / "m").predict_table(list(data.smiles[:10])),
+                                  table)

@@ -113,10 +113,13 @@ def landmark_fit(sums: sp.csr_matrix, Y: np.ndarray, landmarks: np.ndarray, alph
             K.tofile(spill)
             if progress is not None:
                 progress(hi - lo)
-        A = gram + alpha * kernel(L, L)
+        K_mm = kernel(L, L)
+        A = gram + alpha * K_mm
         del gram
-        # A tiny ridge on the diagonal: duplicate landmarks make K_mm singular.
-        A[np.diag_indices_from(A)] += 1e-10 * max(float(np.trace(A)) / m, 1.0)
+        # Duplicate landmarks make A singular: a ridge of 1e-9 of the penalty term's mean
+        # diagonal (relative to the whole of A it would bias small penalties).
+        A[np.diag_indices_from(A)] += 1e-9 * alpha * max(float(np.trace(K_mm)) / m, 1e-12)
+        del K_mm
         factor = scipy.linalg.cholesky(A, lower=True, overwrite_a=True, check_finite=False)
         beta = scipy.linalg.cho_solve((factor, True), target, check_finite=False)
         loo = np.empty(Y.shape, dtype=np.float64)

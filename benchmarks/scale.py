@@ -1,0 +1,236 @@
+"""Training sets of 2 000 to 200 000 molecules on one machine: fit time, peak memory, error.
+
+Molecules: the seeded pool of :mod:`scale_data` (every distinct bundled molecule, then BRICS
+recombinations of their fragments), shuffled with seed 0; the first 5 000 are the held-out
+test set, training sets are the next n. Target: Crippen logP plus Gaussian noise (sd 0.3);
+at 16 000 and 100 000 molecules also the fragment-additive target with an interaction term
+(Crippen contributions plus 1.5 where an aromatic amine meets a carboxylic acid); at 100 000
+the kernel classifier on logP above / below the training median.
+
+Each fit runs in a fresh process: ``QSARModel(n_jobs=2)`` (default model: the bag-kernel
+regressor, exact up to 8 000 molecules, on landmarks above; intervals and neighbours on), fit
+wall seconds and the process's peak RSS (bagging workers are separate processes of ~0.2 GB
+each, not counted). At 16 000 molecules the exact model (``exact_limit=None``) is fitted on
+the same split for comparison. Scoring: the 100 000-molecule model, saved and loaded, scores
+20 000 pool molecules in one process (``iter_predict``) and on two local processes
+(``predict_chunks``), with peak RSS. Featurisation: 10 000 molecules bagged in-process and on
+a two-worker Dask LocalCluster, compared bag for bag.
+
+Run: python benchmarks/scale.py [--quick]   (--quick: 2 000-8 000 molecules only)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import protocol, save_run
+
+SIZES = (2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 100_000, 200_000)
+INTERACTION_SIZES = (16_000, 100_000)
+CLASSIFICATION_SIZES = (100_000,)
+EXACT_SIZES = (16_000,)
+TEST_SIZE = 5_000
+POOL = 205_000
+SCORED = 20_000
+
+
+def split(n_train: int, target: str) -> tuple[list, np.ndarray, list, np.ndarray]:
+    """Training and test molecules and targets for ``n_train`` molecules."""
+    import scale_data
+
+    pool = scale_data.cached_molecules(POOL)
+    order = np.random.default_rng(0).permutation(len(pool))
+    test = [pool[i] for i in order[:TEST_SIZE]]
+    train = [pool[i] for i in order[TEST_SIZE:TEST_SIZE + n_train]]
+    make = scale_data.logp_target if target == "logp" else scale_data.interaction_target
+    return train, make(train), test, make(test)
+
+
+def fit_child(n_train: int, target: str, exact: bool, save: str | None) -> dict:
+    """One fit in this process: seconds, peak RSS, held-out RMSE and R²."""
+    from sklearn.metrics import r2_score
+
+    from milearn_core import BagKernelRegressor
+    from qsarmil.model import QSARModel
+
+    classes = target == "logp_class"
+    train, y, test, y_test = split(n_train, "logp" if classes else target)
+    if classes:  # above / below the training median
+        y, y_test = np.where(y > np.median(y), "high", "low"), np.where(y_test > np.median(y), "high", "low")
+    estimator = BagKernelRegressor(exact_limit=None) if exact else None
+    start = time.perf_counter()
+    model = QSARModel(estimator=estimator, n_jobs=2).fit(train, y)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    row = {"n": n_train, "target": target, "path": "exact" if model.estimator_.n_landmarks_ is None
+           else "landmarks", "landmarks": model.estimator_.n_landmarks_,
+           "kernel": model.estimator_.kernel_, "fit_s": round(seconds, 1),
+           "peak_rss_gb": round(peak, 2)}
+    if classes:
+        from sklearn.metrics import roc_auc_score
+
+        proba = model.predict_proba(test)[:, list(model.classes_).index("high")]
+        row.update(accuracy=round(float(np.mean(model.predict(test) == y_test)), 4),
+                   auc=round(float(roc_auc_score(y_test == "high", proba)), 4))
+    else:
+        predicted = model.predict(test)
+        row.update(rmse=round(float(np.sqrt(np.mean((predicted - y_test) ** 2))), 4),
+                   r2=round(float(r2_score(y_test, predicted)), 4))
+    if save:
+        model.save(save)
+    return row
+
+
+def score_child(folder: str) -> dict:
+    """Score pool molecules with a saved model: in one process and on two."""
+    import scale_data
+
+    from qsarmil.model import QSARModel
+    from qsarmil.scale import predict_chunks
+
+    pool = scale_data.cached_molecules(POOL)
+    smiles = pool[-SCORED:]
+    model = QSARModel.load(folder)
+    start = time.perf_counter()
+    rows = sum(len(t) for t in model.iter_predict(iter(smiles)))
+    one = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    chunks = (smiles[lo:lo + 1000] for lo in range(0, len(smiles), 1000))
+    start = time.perf_counter()
+    rows_two = sum(len(t) for t in predict_chunks(None, chunks, n_jobs=2, model_path=folder))
+    two = time.perf_counter() - start
+    assert rows == rows_two == len(smiles)
+    return {"molecules": rows, "one_process_mol_s": round(rows / one),
+            "two_processes_mol_s": round(rows / two), "peak_rss_gb": round(peak, 2)}
+
+
+def dask_child(n: int) -> dict:
+    """Bag ``n`` molecules in-process and on a two-worker LocalCluster; same bags?"""
+    from distributed import Client, LocalCluster
+
+    from qsarmil.execution import bag_on_dask
+    from qsarmil.featurize import MoleculeBagger
+    from qsarmil.model import REGRESSION_FRAGMENT_DESCRIPTORS
+
+    train, *_ = split(n, "logp")
+    bagger = MoleculeBagger(descriptors=REGRESSION_FRAGMENT_DESCRIPTORS, progress=False)
+    start = time.perf_counter()
+    local = bagger.transform_summed(train)
+    local_s = time.perf_counter() - start
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(lambda: None)  # workers up before the clock starts
+        start = time.perf_counter()
+        remote = bag_on_dask(bagger, train, True, client)
+        dask_s = time.perf_counter() - start
+    same = len(local) == len(remote) and all((a != b).nnz == 0 if hasattr(a, "nnz")
+                                             else np.array_equal(a, b) for a, b in zip(local, remote))
+    return {"molecules": n, "local_s": round(local_s, 1), "dask_2_workers_s": round(dask_s, 1),
+            "speedup": round(local_s / dask_s, 2), "identical_bags": bool(same)}
+
+
+def _in_child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", *args], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).parent)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def markdown(results: dict) -> str:
+    lines = ["| molecules | target | path | landmarks | fit s | peak RSS GB | test RMSE / accuracy "
+             "| test R² / ROC AUC |", "|---|---|---|---|---|---|---|---|"]
+    for r in results["fits"]:
+        first, second = (r["rmse"], r["r2"]) if "rmse" in r else (r["accuracy"], r["auc"])
+        lines.append(f"| {r['n']:,} | {r['target']} | {r['path']} | {r['landmarks'] or '-'} | "
+                     f"{r['fit_s']} | {r['peak_rss_gb']} | {first} | {second} |")
+    s = results.get("scoring")
+    if s:
+        lines += ["", f"Scoring {s['molecules']:,} molecules with the 100 000-molecule model: "
+                  f"{s['one_process_mol_s']} mol/s in one process, {s['two_processes_mol_s']} mol/s "
+                  f"on two; peak RSS {s['peak_rss_gb']} GB."]
+    d = results.get("dask")
+    if d:
+        lines += ["", f"Bagging {d['molecules']:,} molecules: {d['local_s']} s in-process, "
+                  f"{d['dask_2_workers_s']} s on a 2-worker Dask LocalCluster "
+                  f"(identical bags: {d['identical_bags']})."]
+    for name, ratio in results.get("exact_ratio", {}).items():
+        lines += ["", f"At 16 000 molecules ({name}), landmark RMSE / exact RMSE = {ratio}."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict, path: Path) -> None:
+    """Fit seconds and held-out RMSE against training molecules (logP target)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results["fits"] if r["target"] == "logp"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for kind, marker in (("landmarks", "o"), ("exact", "s")):
+        kept = [r for r in rows if r["path"] == kind]
+        left.plot([r["n"] for r in kept], [r["fit_s"] for r in kept], marker, label=kind, ls="-")
+        right.plot([r["n"] for r in kept], [r["rmse"] for r in kept], marker, label=kind, ls="-")
+    for axis, label in ((left, "fit seconds (2 cores)"), (right, "held-out RMSE (logP)")):
+        axis.set_xscale("log")
+        axis.set_xlabel("training molecules")
+        axis.set_ylabel(label)
+        axis.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        result = {"fit": lambda: fit_child(int(rest[0]), rest[1], rest[2] == "exact",
+                                           rest[3] if len(rest) > 3 else None),
+                  "score": lambda: score_child(rest[0]),
+                  "dask": lambda: dask_child(int(rest[0]))}[kind]()
+        print(json.dumps(result))
+        return
+    sizes = [n for n in SIZES if not args.quick or n <= 8_000]
+    fits, exact_ratio, scoring = [], {}, None
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            plans = [("logp", "default")] + [("logp", "exact")] * (n in EXACT_SIZES)
+            plans += [("interaction", "default")] * (n in INTERACTION_SIZES)
+            plans += [("interaction", "exact")] * (n in EXACT_SIZES and n in INTERACTION_SIZES)
+            plans += [("logp_class", "default")] * (n in CLASSIFICATION_SIZES)
+            for target, mode in plans:
+                save = [str(Path(tmp) / "model")] if (n == 100_000 and target == "logp"
+                                                      and mode == "default") else []
+                row = _in_child("fit", str(n), target, mode, *save)
+                row["mode"] = mode
+                fits.append(row)
+                print(json.dumps(row), flush=True)
+        for target in ("logp", "interaction"):
+            pair = [r for r in fits if r["n"] in EXACT_SIZES and r["target"] == target]
+            if len(pair) == 2:
+                by = {r["mode"]: r for r in pair}
+                exact_ratio[target] = round(by["default"]["rmse"] / by["exact"]["rmse"], 4)
+        if (Path(tmp) / "model").exists():
+            scoring = _in_child("score", str(Path(tmp) / "model"))
+            print(json.dumps(scoring), flush=True)
+    dask = _in_child("dask", "10000" if not args.quick else "2000")
+    print(json.dumps(dask), flush=True)
+    results = {"protocol": protocol(__doc__), "fits": fits, "exact_ratio": exact_ratio,
+               "scoring": scoring, "dask": dask}
+    print(save_run("scale", results, markdown, full=not args.quick))
+    if not args.quick:
+        plot(results, Path(__file__).parent.parent / "docs" / "img" / "scale_curve.png")
+
+
+if __name__ == "__main__":
+    main()
