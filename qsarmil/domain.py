@@ -143,18 +143,27 @@ class ApplicabilityDomain(BaseEstimator):
         return _bit_matrix([list(generator.GetFingerprint(m).GetOnBits()) for m in mols],
                            self.n_bits)
 
-    def score(self, X: Sequence, predictions: Sequence[float] | None = None) -> pd.DataFrame:
+    def search(self, mols: Sequence[Chem.Mol], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` (at least 1) most similar training molecules of each molecule: indices
+        and similarities, most similar first (:func:`qsarmil.neighbours.nearest`)."""
+        check_is_fitted(self, "fingerprints_")
+        return nearest(self.fingerprints_, self.fingerprint_rows(mols), max(1, k))
+
+    def score(self, X: Sequence, predictions: Sequence[float] | None = None,
+              found: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
         """One row per molecule: ``max_similarity``, ``unseen_fraction``, ``in_domain``
         (False for a molecule that does not parse), plus ``prediction_in_range`` when
-        ``predictions`` are given."""
+        ``predictions`` are given. ``found``: :meth:`search` of these molecules, where the
+        caller has it (the search is most of the cost)."""
         check_is_fitted(self, "fingerprints_")
         generator = self._generator()
         mols = list(_as_mols(X))
         usable = [i for i, m in enumerate(mols) if m is not None and m.GetNumAtoms() > 0]
         similarity, unseen = np.full(len(mols), math.nan), np.full(len(mols), math.nan)
         if usable:  # one batched search: per-molecule products cost 3x as much
-            _, top = nearest(self.fingerprints_, self.fingerprint_rows([mols[i] for i in usable]), 1)
-            similarity[usable] = top[:, 0]
+            if found is None or len(usable) != len(mols):
+                found = self.search([mols[i] for i in usable], 1)
+            similarity[usable] = found[1][:, 0]
             unseen[usable] = [_unseen_fraction(self.environments_, _environments(mols[i], generator))
                               for i in usable]
         table = pd.DataFrame({"max_similarity": similarity, "unseen_fraction": unseen})

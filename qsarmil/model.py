@@ -659,9 +659,11 @@ class QSARModel(BaseEstimator):
         columns = {"smiles": pd.Series(smiles, dtype=object),
                    "prediction": pd.Series(predictions, dtype=predictions.dtype)}
         columns.update(zip(proba_columns, probabilities.T))
-        domain = self._domain_columns(bagger.provenance_, valid, predictions)
-        sure = self._reliability_columns(bagger.provenance_, valid, predictions, probabilities,
-                                         domain, level)
+        mols = _domain_mols(bagger.provenance_)
+        found = self._search(mols)
+        domain = self._domain_columns(mols, valid, predictions, found)
+        sure = self._reliability_columns(bagger.provenance_, mols, valid, predictions,
+                                         probabilities, domain, level, found)
         # The interval (or set) columns come before the domain's; the rest after them.
         first = list(sure)[:list(sure).index("in_domain")] if sure else []
         columns.update(status=status, error=errors, stripped=stripped)
@@ -670,8 +672,18 @@ class QSARModel(BaseEstimator):
         columns.update(sure)
         return pd.DataFrame(columns), per_molecule
 
-    def _reliability_columns(self, provenance, valid: np.ndarray, predictions: np.ndarray,
-                             probabilities: np.ndarray, domain: dict, level: float | None) -> dict:
+    def _search(self, mols: list) -> tuple[np.ndarray, np.ndarray] | None:
+        """One search of the training molecules for a batch: the domain's nearest one and
+        the reliability table's neighbours come from it."""
+        domain = getattr(self, "domain_", None)
+        if domain is None or not mols:
+            return None
+        reliability = getattr(self, "reliability_", None)
+        return domain.search(mols, 1 if reliability is None else reliability.neighbours_needed())
+
+    def _reliability_columns(self, provenance, mols: list, valid: np.ndarray,
+                             predictions: np.ndarray, probabilities: np.ndarray, domain: dict,
+                             level: float | None, found=None) -> dict:
         """Interval or set, expected error, domain note and neighbours for one batch (see
         :meth:`predict_table`); {} without a ``reliability_``."""
         reliability = getattr(self, "reliability_", None)
@@ -688,15 +700,16 @@ class QSARModel(BaseEstimator):
                                       else np.eye(len(self.classes_))[np.searchsorted(
                                           self.classes_, predictions[valid].astype(self.classes_.dtype))])
             values = reliability.columns(
-                _domain_mols(provenance), structure_keys(provenance), self.domain_,
+                mols, structure_keys(provenance), self.domain_,
                 predictions[valid].astype(np.float64) if self.task_ == "regression" else None,
                 full_probabilities, {k: v[valid] for k, v in domain.items()}, level,
-                units=self._units() or "")
+                units=self._units() or "", found=found)
             for name in out:
                 out[name][valid] = values[name]
         return out
 
-    def _domain_columns(self, provenance, valid: np.ndarray, predictions: np.ndarray) -> dict:
+    def _domain_columns(self, mols: list, valid: np.ndarray, predictions: np.ndarray,
+                        found=None) -> dict:
         """Domain columns for one batch (see :meth:`predict_table`); {} without a domain."""
         domain = getattr(self, "domain_", None)
         if domain is None:
@@ -708,8 +721,7 @@ class QSARModel(BaseEstimator):
         out = {name: (np.full(n, np.nan) if name in ("max_similarity", "unseen_fraction")
                       else np.full(n, None, dtype=object)) for name in names}
         if len(valid):
-            scores = domain.score(_domain_mols(provenance),
-                                  predictions[valid] if regression else None)
+            scores = domain.score(mols, predictions[valid] if regression else None, found)
             for name in names:
                 out[name][valid] = scores[name].to_numpy()
         return out

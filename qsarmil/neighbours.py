@@ -62,12 +62,16 @@ def nearest(train: sp.csr_matrix, queries: sp.csr_matrix, k: int, exclude_self: 
     out_s = np.zeros((queries.shape[0], k))
     for lo in range(0, queries.shape[0], _CHUNK):
         hi = min(lo + _CHUNK, queries.shape[0])
-        common = (queries[lo:hi] @ train_t).toarray().astype(np.float64)
-        union = on_query[lo:hi, None] + on_train[None, :] - common
-        sim = np.divide(common, union, out=np.zeros_like(common), where=union > 0)
+        sim = (queries[lo:hi] @ train_t).toarray().astype(np.float64)  # bits in common
+        union = on_query[lo:hi, None] + on_train[None, :] - sim
+        sim /= np.maximum(union, 1.0)  # in place; a union of 0 has 0 in common: similarity 0
         if exclude_self:
             sim[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf
         if k == 0:
+            continue
+        if k == 1:  # the domain's nearest molecule: no partition needed
+            top = sim.argmax(axis=1)[:, None]
+            out_i[lo:hi], out_s[lo:hi] = top, np.take_along_axis(sim, top, axis=1)
             continue
         top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
         top_sim = np.take_along_axis(sim, top, axis=1)

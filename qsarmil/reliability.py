@@ -149,15 +149,17 @@ class Reliability:
 
     def columns(self, mols: Sequence[Chem.Mol], keys: Sequence[str], domain: ApplicabilityDomain,
                 predictions: np.ndarray, probabilities: np.ndarray | None,
-                domain_table: dict, level: float | None = None, units: str = "") -> dict:
+                domain_table: dict, level: float | None = None, units: str = "",
+                found: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
         """The reliability columns for scored molecules (``mols`` standardised, row for row
         with their ``keys`` and ``predictions``; ``domain_table``: the domain's columns for
-        these rows)."""
+        these rows; ``found``: ``domain.search(mols, self.neighbours_needed())`` where the
+        caller has it)."""
         level = self.level if level is None else _level(level)
         n = len(mols)
-        fps = domain.fingerprint_rows(mols)
-        k = max(self.n_neighbours, self.k_difficulty_ if self.intervals_ is not None else 0)
-        index, similarity = nearest(domain.fingerprints_, fps, k)
+        index, similarity = (domain.search(mols, self.neighbours_needed()) if found is None
+                             else found)
+        index, similarity = index[:, :self.neighbours_needed()], similarity[:, :self.neighbours_needed()]
         table = self.neighbours_
         out: dict = {}
         reasons: list[list[str]] = [[] for _ in range(n)]
@@ -208,6 +210,10 @@ class Reliability:
                 [missing] * n if rows_j is None else [table.measured_[i] for i in rows_j],
                 dtype=np.float64 if numeric else object)
         return out
+
+    def neighbours_needed(self) -> int:
+        """Nearest training molecules :meth:`columns` looks at per molecule."""
+        return max(self.n_neighbours, self.k_difficulty_ if self.intervals_ is not None else 0)
 
     def column_kinds(self) -> dict[str, bool]:
         """The names :meth:`columns` returns, in order, each with whether it holds floats

@@ -64,6 +64,29 @@ def _in_threads(make: Callable[[int, int], np.ndarray], blocks: list[tuple[int, 
             yield pending.popleft().result()
 
 
+def _cholesky(A: np.ndarray, jitter: float) -> np.ndarray:
+    """Lower Cholesky factor of ``A`` plus the least ``jitter * 10^k`` on its diagonal that
+    makes it positive definite in floating point.
+
+    ``A = K'WK + alpha K_mm`` squares the kernel's condition number: with a small penalty, or
+    duplicate landmarks, it is singular to working precision. The jitter starts at 1e-9 of the
+    penalty term's mean diagonal (a fixed ridge does not depend on any one training bag, so
+    leave-one-out values stay exact for the model fitted) and grows tenfold until the
+    factorisation succeeds, at most to 1e-6 of ``A``'s mean diagonal.
+    """
+    scale = float(np.trace(A)) / len(A)
+    jitter = max(jitter, 1e-15 * scale)
+    while True:
+        B = A.copy()
+        B[np.diag_indices_from(B)] += jitter
+        try:
+            return scipy.linalg.cholesky(B, lower=True, overwrite_a=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            if jitter > 1e-6 * scale:
+                raise
+            jitter *= 10.0
+
+
 def landmark_fit(sums: sp.csr_matrix, Y: np.ndarray, landmarks: np.ndarray, alpha: float,
                  kernel: Callable[[sp.csr_matrix, sp.csr_matrix], np.ndarray],
                  weights: np.ndarray | None = None, n_threads: int = 1,
@@ -114,13 +137,8 @@ def landmark_fit(sums: sp.csr_matrix, Y: np.ndarray, landmarks: np.ndarray, alph
             if progress is not None:
                 progress(hi - lo)
         K_mm = kernel(L, L)
-        A = gram + alpha * K_mm
-        del gram
-        # Duplicate landmarks make A singular: a ridge of 1e-9 of the penalty term's mean
-        # diagonal (relative to the whole of A it would bias small penalties).
-        A[np.diag_indices_from(A)] += 1e-9 * alpha * max(float(np.trace(K_mm)) / m, 1e-12)
-        del K_mm
-        factor = scipy.linalg.cholesky(A, lower=True, overwrite_a=True, check_finite=False)
+        factor = _cholesky(gram + alpha * K_mm, 1e-9 * alpha * float(np.trace(K_mm)) / m)
+        del gram, K_mm
         beta = scipy.linalg.cho_solve((factor, True), target, check_finite=False)
         loo = np.empty(Y.shape, dtype=np.float64)
         spill.seek(0)
