@@ -40,6 +40,7 @@ EXACT_SIZES = (16_000,)
 TEST_SIZE = 5_000
 POOL = 205_000
 SCORED = 20_000
+FIGURE = Path(__file__).resolve().parent.parent / "docs" / "img" / "scale_curve.svg"
 
 
 def split(n_train: int, target: str) -> tuple[list, np.ndarray, list, np.ndarray]:
@@ -165,33 +166,70 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _panel(points: dict[str, list[tuple[float, float]]], x0: float, label: str) -> list[str]:
+    """One SVG panel, log-scaled x (training molecules), linear y, a line per series."""
+    width, height, left, top = 300, 200, 50, 30
+    xs = [np.log10(x) for series in points.values() for x, _ in series]
+    ys = [y for series in points.values() for _, y in series]
+    x_lo, x_hi = min(xs), max(xs)
+    y_lo, y_hi = min(ys), max(ys)
+    y_lo, y_hi = y_lo - 0.08 * (y_hi - y_lo), y_hi + 0.08 * (y_hi - y_lo)
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (x0 + left + (np.log10(x) - x_lo) / (x_hi - x_lo) * width,
+                top + (1 - (y - y_lo) / (y_hi - y_lo)) * height)
+
+    out = [f'<rect x="{x0 + left}" y="{top}" width="{width}" height="{height}" fill="none" '
+           'stroke="#999"/>',
+           f'<text x="{x0 + left + width / 2}" y="{top + height + 34}" text-anchor="middle">'
+           'training molecules</text>',
+           f'<text x="{x0 + 12}" y="{top + height / 2}" text-anchor="middle" '
+           f'transform="rotate(-90 {x0 + 12} {top + height / 2})">{label}</text>']
+    for n in (2_000, 10_000, 100_000, 200_000):
+        if x_lo <= np.log10(n) <= x_hi:
+            x, _ = at(n, y_lo)
+            out.append(f'<text x="{x:.1f}" y="{top + height + 15}" text-anchor="middle">'
+                       f'{n // 1000}k</text>')
+    raw = (y_hi - y_lo) / 4
+    power = 10 ** np.floor(np.log10(raw))
+    step = min(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    for value in np.arange(np.ceil(y_lo / step) * step, y_hi, step):
+        _, y = at(10 ** x_lo, value)
+        shown = 0 if abs(value) < 1e-9 else value  # not "-0"
+        out.append(f'<text x="{x0 + left - 4}" y="{y + 4:.1f}" text-anchor="end">{shown:.4g}</text>')
+    for (name, series), colour in zip(points.items(), ("#1f77b4", "#d62728")):
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (at(*p) for p in series))
+        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>'
+                for x, y in (at(*p) for p in series)]
+        lx, ly = x0 + left + 80 * list(points).index(name), top - 10  # legend above the panel
+        out.append(f'<text x="{lx}" y="{ly}" fill="{colour}">{name}</text>')
+    return out
+
+
 def plot(results: dict, path: Path) -> None:
-    """Fit seconds and held-out RMSE against training molecules (logP target)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Fit seconds and held-out RMSE against training molecules (logP target), as SVG (no
+    plotting library needed)."""
     rows = [r for r in results["fits"] if r["target"] == "logp"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for kind, marker in (("landmarks", "o"), ("exact", "s")):
-        kept = [r for r in rows if r["path"] == kind]
-        left.plot([r["n"] for r in kept], [r["fit_s"] for r in kept], marker, label=kind, ls="-")
-        right.plot([r["n"] for r in kept], [r["rmse"] for r in kept], marker, label=kind, ls="-")
-    for axis, label in ((left, "fit seconds (2 cores)"), (right, "held-out RMSE (logP)")):
-        axis.set_xscale("log")
-        axis.set_xlabel("training molecules")
-        axis.set_ylabel(label)
-        axis.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    series = {kind: [r for r in rows if r["path"] == kind] for kind in ("exact", "landmarks")}
+    seconds = {k: [(r["n"], r["fit_s"]) for r in v] for k, v in series.items() if v}
+    errors = {k: [(r["n"], r["rmse"]) for r in v] for k, v in series.items() if v}
+    body = _panel(seconds, 0, "fit seconds (2 cores)") + _panel(errors, 380, "held-out RMSE (logP)")
+    path.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="760" height="270" '
+                    'font-family="sans-serif" font-size="12">' + "".join(body) + "</svg>\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--plot", action="store_true", help="redraw the figure from the saved run")
     args = parser.parse_args()
+    if args.plot:
+        from _common import RESULTS
+
+        plot(json.loads((RESULTS / "scale.json").read_text()), FIGURE)
+        return
     if args.child:
         kind, *rest = args.child
         result = {"fit": lambda: fit_child(int(rest[0]), rest[1], rest[2] == "exact",
@@ -229,7 +267,7 @@ def main() -> None:
                "scoring": scoring, "dask": dask}
     print(save_run("scale", results, markdown, full=not args.quick))
     if not args.quick:
-        plot(results, Path(__file__).parent.parent / "docs" / "img" / "scale_curve.png")
+        plot(results, FIGURE)
 
 
 if __name__ == "__main__":

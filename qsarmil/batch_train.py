@@ -447,8 +447,12 @@ def expected_time_note(model, n_molecules: int, folds: int) -> str | None:
         kind = "a neural network"
         if model.uncertainty == "cv":  # intervals: 5 out-of-fold refits (smaller sets)
             fits += 4
-    else:  # kernel models: the kernel grows as n² (16 000 molecules: ~120 s)
-        seconds = 120.0 * (n_molecules / 16_000) ** 2
+    else:  # kernel models: exact up to 8 000 molecules (n², 8 000: ~35 s), then on landmarks
+        # (about linear: benchmarks/scale.py, 2 cores, 16 000-100 000: 2 ms a molecule; one
+        # process bags and fits more slowly, hence 3 ms)
+        limit = getattr(model.estimator, "exact_limit", 8_000) or n_molecules
+        seconds = (120.0 * (n_molecules / 16_000) ** 2 if n_molecules <= limit
+                   else 3e-3 * n_molecules)
         kind = "the kernel model"
     if seconds * fits < 60:
         return None

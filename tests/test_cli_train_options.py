@@ -104,6 +104,10 @@ def test_slow_fits_are_announced_and_quick_ones_are_not():
     kernel = QSARModel(bagger=MoleculeBagger(), estimator=BagKernelRegressor())
     assert expected_time_note(kernel, 2000, folds=5) is None
     assert "the kernel model on 40000 molecules" in expected_time_note(kernel, 40000, folds=0)
+    # above 8 000 molecules the landmark fit grows about linearly, not as n²
+    assert "100000 molecules takes about 5 min per fit" in expected_time_note(kernel, 100_000, folds=0)
+    exact = QSARModel(bagger=MoleculeBagger(), estimator=BagKernelRegressor(exact_limit=None))
+    assert "takes about 78 min per fit" in expected_time_note(exact, 100_000, folds=0)
 
 
 def test_bundled_sets_carry_their_target_and_units():

@@ -128,6 +128,19 @@ def test_moleculeace_table_is_the_saved_full_run():
     assert "<!-- results: moleculeace -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")
 
 
+def test_scale_table_and_figure_are_the_saved_full_run(tmp_path):
+    sys.path.insert(0, str(README.parent / "benchmarks"))
+    from scale import SIZES, markdown, plot
+
+    results = json.loads((README.parent / "benchmarks" / "results" / "scale.json").read_text())
+    assert {r["n"] for r in results["fits"]} == set(SIZES)           # every size, one run
+    assert markdown(results) == (README.parent / "benchmarks" / "results" / "scale.md").read_text()
+    plot(results, tmp_path / "curve.svg")
+    assert (tmp_path / "curve.svg").read_text() == (DOCS / "img" / "scale_curve.svg").read_text()
+    assert "<!-- results: scale -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")
+    assert "docs/img/scale_curve.svg" in README.read_text(encoding="utf-8")
+
+
 def test_hostile_inputs_table_is_the_saved_run():
     sys.path.insert(0, str(README.parent))
     from benchmarks.hostile_inputs import markdown

@@ -39,7 +39,7 @@ _ROWS_PER_BLOCK = 2048
 
 def landmark_count(n_bags: int, base: int = 3000, at: int = 16000) -> int:
     """The automatic landmark budget: ``base`` at ``at`` bags, growing as ``n_bags ** 0.25``
-    (4 730 at 100 000 bags), never more than half the bags.
+    (4 743 at 100 000 bags), never more than half the bags.
 
     The cost is O(n m) kernel values and O(n m^2) arithmetic; a fourth root keeps 100 000
     bags within minutes on two cores while the error still falls as n grows.

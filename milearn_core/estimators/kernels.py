@@ -10,12 +10,15 @@ splits over the instances that hold it, in proportion to their counts. A bag's i
 contributions therefore add up to its prediction minus the intercept, although the model is
 not additive over instances. The penalty is chosen by exact leave-one-out error from one
 eigendecomposition of the training kernel, for all penalties at once.
+
+Above ``exact_limit`` training bags (8 000) the models are fitted on landmarks
+(:mod:`.approx`): seeded training bags stand in for the training bags in the sum above, so
+memory stays bounded and all of the above still holds for the model fitted.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -218,13 +221,13 @@ def _cross_kernel(name: str, scale: float, A: sp.csr_matrix, B: sp.csr_matrix) -
 
 
 def _n_threads(n_jobs: int | None) -> int:
-    """Threads for ``n_jobs`` (None: 1; -1: every core)."""
-    if n_jobs is None:
-        return 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+    """Threads for ``n_jobs`` (None: 1; -1: every core), as joblib counts them."""
+    from joblib import effective_n_jobs
+
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer))
+                               or n_jobs == 0):
         raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
-    cores = os.cpu_count() or 1
-    return int(n_jobs) if n_jobs > 0 else max(1, cores + 1 + int(n_jobs))
+    return effective_n_jobs(n_jobs)
 
 
 @contextmanager
