@@ -449,7 +449,7 @@ class QSARModel(BaseEstimator):
         mols = _domain_mols(self.bagger_.provenance_)
         self.contribution_scale_ = training_scale(self, mols)  # one colour scale per file
         # Above MAX_REFERENCE molecules the domain and the neighbour search hold a sample.
-        reference = reference_rows(len(bags))
+        reference = reference_rows(len(bags), exclude=getattr(self.estimator_, "landmark_rows_", None))
         self.domain_ = ApplicabilityDomain().fit([mols[i] for i in reference],
                                                  y[valid] if task == "regression" else None)
         self.reliability_ = None

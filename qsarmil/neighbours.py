@@ -28,6 +28,7 @@ __all__ = ["TrainingNeighbours", "nearest", "structure_key"]
 
 MAX_TEXT = 500  # characters of one stored ID or SMILES
 _CHUNK = 1000  # query rows compared with the training set at a time: memory ~ chunk x n_train
+_CHUNK_CELLS = 16_000_000  # ... and at most this many similarities (128 MB) at a time
 
 
 def structure_key(mol: Chem.Mol) -> str:
@@ -60,8 +61,10 @@ def nearest(train: sp.csr_matrix, queries: sp.csr_matrix, k: int, exclude_self: 
     train_t = train.T.tocsr()
     out_i = np.zeros((queries.shape[0], k), dtype=np.int64)
     out_s = np.zeros((queries.shape[0], k))
-    for lo in range(0, queries.shape[0], _CHUNK):
-        hi = min(lo + _CHUNK, queries.shape[0])
+    # A domain may hold up to a million molecules: fewer query rows at a time, not more memory.
+    chunk = max(1, min(_CHUNK, _CHUNK_CELLS // max(train.shape[0], 1)))
+    for lo in range(0, queries.shape[0], chunk):
+        hi = min(lo + chunk, queries.shape[0])
         sim = (queries[lo:hi] @ train_t).toarray().astype(np.float64)  # bits in common
         union = on_query[lo:hi, None] + on_train[None, :] - sim
         sim /= np.maximum(union, 1.0)  # in place; a union of 0 has 0 in common: similarity 0

@@ -19,7 +19,8 @@ Fitted by :class:`~qsarmil.model.QSARModel` on its own training molecules:
 - Classification: class-conditional conformal prediction sets on out-of-fold probabilities.
 - Above ``MAX_REFERENCE`` training molecules, the domain, the neighbour search and the
   calibration use a seeded sample of that many (:func:`reference_rows`); "in training set"
-  and the nearest molecules then refer to that sample.
+  and the nearest molecules then refer to that sample. A model fitted on landmarks
+  (:mod:`milearn_core.estimators.approx`) leaves its landmarks out of the sample.
 - The domain flag: :class:`~qsarmil.domain.ApplicabilityDomain`'s similarity and
   environment checks, plus (regression) an expected error above the 90th percentile of the
   training molecules' own, with each reason written out in ``domain_note``.
@@ -54,13 +55,20 @@ MAX_NEIGHBOURS_SHOWN = 20
 MAX_REFERENCE = 10_000
 
 
-def reference_rows(n_molecules: int, limit: int | None = None) -> np.ndarray:
+def reference_rows(n_molecules: int, limit: int | None = None,
+                   exclude: np.ndarray | None = None) -> np.ndarray:
     """The training rows the domain and the neighbour search hold: all up to ``limit``
-    (default ``MAX_REFERENCE``), above it a seeded sample of ``limit``, in training order."""
+    (default ``MAX_REFERENCE``), above it a seeded sample of ``limit``, in training order.
+
+    ``exclude``: rows left out, e.g. a landmark model's landmarks, whose leave-one-out errors
+    are pessimistic (their own basis function stays in the model); the others' are ordinary
+    leave-one-out errors, as calibration needs.
+    """
     limit = MAX_REFERENCE if limit is None else limit
-    if n_molecules <= limit:
-        return np.arange(n_molecules)
-    return np.sort(np.random.default_rng(0).choice(n_molecules, limit, replace=False))
+    rows = np.arange(n_molecules) if exclude is None else np.setdiff1d(np.arange(n_molecules), exclude)
+    if len(rows) <= limit:
+        return rows
+    return np.sort(np.random.default_rng(0).choice(rows, limit, replace=False))
 
 
 def _level(value: object) -> float:

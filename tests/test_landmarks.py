@@ -56,6 +56,9 @@ def test_contributions_add_up_and_files_round_trip(model, tmp_path):
     model.fit(bags, target)
     assert model.n_landmarks_ == landmark_count(120) == 60
     assert len(model.train_indptr_) - 1 == 60
+    rows = model.landmark_rows_
+    assert len(rows) == 60 and np.all(np.diff(rows) > 0)
+    assert (model._train() != sp.vstack([bags[i] for i in rows])).nnz == 0  # those bags
     scores = (model.predict(bags) if isinstance(model, BagKernelRegressor)
               else model.decision_function(bags))
     offset = (model.intercept_ if isinstance(model, BagKernelRegressor)
@@ -65,6 +68,7 @@ def test_contributions_add_up_and_files_round_trip(model, tmp_path):
     model.save(tmp_path / "m.safetensors")
     loaded = load_model(tmp_path / "m.safetensors")
     assert loaded.n_landmarks_ == 60
+    np.testing.assert_array_equal(loaded.landmark_rows_, rows)
     np.testing.assert_array_equal(loaded.predict(bags), model.predict(bags))
 
 
@@ -89,17 +93,34 @@ def test_a_file_saved_before_the_landmark_parameters_loads_with_their_defaults(t
     np.testing.assert_allclose(loaded.predict(bags), BagKernelRegressor().fit(bags, y).predict(bags))
 
 
-def test_a_file_whose_landmark_count_disagrees_with_its_landmarks_is_refused(tmp_path):
+@pytest.mark.parametrize("field, value, message", [
+    ("n_landmarks_", 59, "n_landmarks_ does not match"),
+    ("landmark_rows_", None, "landmark_rows_ missing"),
+])
+def test_a_file_whose_landmarks_disagree_is_refused(tmp_path, field, value, message):
     bags, _, y = _data(n=120)
     BagKernelRegressor(exact_limit=40).fit(bags, y).save(tmp_path / "m.safetensors")
 
     def lie(pairs):
         for pair in pairs:
-            if pair[0] == "n_landmarks_":
-                pair[1] = 59
+            if pair[0] == field:
+                pair[1] = value
     _rewrite(tmp_path / "m.safetensors", lie)
-    with pytest.raises(ModelFileError, match="n_landmarks_ does not match"):
+    with pytest.raises(ModelFileError, match=message):
         load_model(tmp_path / "m.safetensors")
+
+
+def test_landmark_rows_out_of_order_or_range_are_refused():
+    from milearn_core.estimators.kernels import _check_regressor_state
+    from milearn_core.safe_state import StateError
+
+    bags, _, y = _data(n=120)
+    model = BagKernelRegressor(exact_limit=40).fit(bags, y)
+    rows = model.landmark_rows_
+    for bad in (rows[::-1].copy(), np.r_[rows[:-1], 120]):
+        model.landmark_rows_ = bad
+        with pytest.raises(StateError, match="landmark_rows_"):
+            _check_regressor_state(model)
 
 
 @pytest.mark.parametrize("params, message", [({"exact_limit": 1}, "exact_limit"),

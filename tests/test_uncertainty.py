@@ -366,3 +366,22 @@ def test_large_training_sets_keep_a_reference_sample(monkeypatch, tmp_path):
     model.save(tmp_path / "m")
     pd.testing.assert_frame_equal(QSARModel.load(tmp_path / "m").predict_table(list(data.smiles[:10])),
                                   table)
+
+
+def test_a_landmark_model_keeps_its_landmarks_out_of_the_reference_sample(monkeypatch):
+    """Landmarks' leave-one-out errors are pessimistic (their basis function stays): the
+    calibration and neighbour sample takes the other rows."""
+    import qsarmil.reliability as reliability_module
+    from milearn_core import BagKernelRegressor
+    from qsarmil.data import load_dataset
+    from qsarmil.featurize import MoleculeBagger
+    from qsarmil.model import QSARModel
+
+    monkeypatch.setattr(reliability_module, "MAX_REFERENCE", 30)
+    data = load_dataset("solubility").head(100)
+    model = QSARModel(bagger=MoleculeBagger(progress=False),
+                      estimator=BagKernelRegressor(exact_limit=50)).fit(data.smiles, data.target)
+    landmarks = set(model.estimator_.landmark_rows_.tolist())
+    assert len(landmarks) == 50
+    held = [int(i.split()[1]) for i in model.reliability_.neighbours_.ids_]
+    assert len(held) == 30 and not landmarks & set(held)

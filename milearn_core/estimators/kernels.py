@@ -348,6 +348,7 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
         self.train_data_, self.train_indices_, self.train_indptr_ = (
             train.data, train.indices.astype(np.int64), train.indptr.astype(np.int64))
         self.n_landmarks_ = None if landmarks is None else len(landmarks)
+        self.landmark_rows_ = landmarks
         self.n_features_in_ = bags[0].shape[1]
         return loo_scores
 
@@ -448,7 +449,8 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
 
 
 _SCORE_FIELDS = ("alpha_", "dual_coef_", "intercept_", "kernel_", "linear_coef_", "loo_errors_",
-                 "n_features_in_", "n_landmarks_", "train_data_", "train_indices_", "train_indptr_")
+                 "n_features_in_", "n_landmarks_", "landmark_rows_", "train_data_", "train_indices_",
+                 "train_indptr_")
 _ADDED_PARAMS = ("exact_limit", "n_landmarks", "n_jobs", "progress")  # files of 2026-11 lack them
 
 
@@ -464,11 +466,25 @@ def _n_bags(model) -> int | None:
     return None
 
 
+def _check_landmark_rows(model, n_bags: int) -> None:
+    """``landmark_rows_``: None for the exact model, else the landmarks' training rows,
+    strictly increasing below ``n_bags``, one per stored landmark."""
+    rows = getattr(model, "landmark_rows_", None)
+    if rows is None:
+        if getattr(model, "n_landmarks_", None) is not None:
+            raise StateError("landmark_rows_ missing for a model fitted on landmarks")
+        return
+    rows = check_array(rows, "landmark_rows_", "i", (getattr(model, "n_landmarks_", None) or 0,))
+    if len(rows) and (rows[0] < 0 or rows[-1] >= n_bags or np.any(np.diff(rows) <= 0)):
+        raise StateError("landmark_rows_ must be increasing training rows")
+
+
 def _check_regressor_state(model) -> None:
     """The score part, plus one leave-one-out prediction per training bag and output."""
     _check_state(model)
-    check_array(model.loo_predictions_, "loo_predictions_", "f",
-                (_n_bags(model),) + np.shape(model.dual_coef_)[1:])
+    loo = check_array(model.loo_predictions_, "loo_predictions_", "f",
+                      (_n_bags(model),) + np.shape(model.dual_coef_)[1:])
+    _check_landmark_rows(model, len(loo))
 
 
 @register_state("milearn_core.BagKernelRegressor", check=_check_regressor_state,
@@ -528,6 +544,9 @@ class BagKernelRegressor(RegressorMixin, _BagKernelModel):
         landmarks' on the landmark path.
     n_landmarks_ : int or None
         Landmarks the model was fitted on; None for the exact model.
+    landmark_rows_ : ndarray of int or None
+        Their training rows. A landmark's leave-one-out value keeps its own basis function and
+        is pessimistic; the other rows' are ordinary leave-one-out values.
     n_features_in_ : int
 
     Notes
@@ -593,7 +612,8 @@ def _check_classifier_state(model) -> None:
     offset = check_array(model.calibration_intercept_, "calibration_intercept_", "f", (n_scores,))
     if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(offset))):
         raise StateError("the calibration must be finite")
-    check_array(model.loo_proba_, "loo_proba_", "f", (_n_bags(model), len(classes)))
+    loo = check_array(model.loo_proba_, "loo_proba_", "f", (_n_bags(model), len(classes)))
+    _check_landmark_rows(model, len(loo))
 
 
 @register_state("milearn_core.BagKernelClassifier", check=_check_classifier_state,
