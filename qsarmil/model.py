@@ -268,7 +268,9 @@ class QSARModel(BaseEstimator):
         estimator only). None: the bagger's own ``n_jobs``.
     scheduler : str or dask.distributed.Client, optional
         Bag the training molecules on a Dask cluster (``"tcp://host:8786"``; ``pip install
-        qsarmil[dask]``): the same bags, failures and model as in-process.
+        qsarmil[dask]``): the same bags, failures and model as in-process. Give an address
+        where scikit-learn clones the model (``cross_val_score``, searches): a client object
+        cannot be deep-copied.
     search : {None, "stepwise"}
         "stepwise": tune the estimator's hyperparameters with :class:`~milearn_core.StepwiseSearchCV`
         (its default grid for the model family, 5 seeded folds) on the training molecules and
