@@ -138,14 +138,19 @@ def reference_prediction(model, reference="training") -> Reference | None:
     return Reference(float(np.mean(scores)), f"mean of {len(items)} reference molecules")
 
 
+def _evenly_spread(n: int, at_most: int) -> list[int]:
+    """At most ``at_most`` of the indices ``0 .. n - 1``, evenly spread, first and last kept."""
+    return [int(i) for i in np.unique(np.linspace(0, n - 1, min(n, at_most)).round())]
+
+
 def training_reference(model, bags) -> float | None:
     """The mean prediction (log-odds for classifiers) over the training bags (at most
     ``_REFERENCE_SAMPLE`` of them, evenly spread: predicting 100 000 bags again would cost
     minutes), or None where the model has no intercept to measure contributions from."""
     if _intercept(model) is None:
         return None
-    picked = np.unique(np.linspace(0, len(bags) - 1, min(len(bags), _REFERENCE_SAMPLE)).round())
-    return float(np.mean(_bag_scores(model.estimator_, [bags[int(i)] for i in picked])))
+    return float(np.mean(_bag_scores(model.estimator_,
+                                     [bags[i] for i in _evenly_spread(len(bags), _REFERENCE_SAMPLE)])))
 
 
 def training_scale(model, mols: Sequence[Chem.Mol]) -> float | None:
@@ -160,10 +165,10 @@ def training_scale(model, mols: Sequence[Chem.Mol]) -> float | None:
     reference = getattr(model, "reference_prediction_", None)
     if reference is None or not len(mols) or not atom_level_available(model):
         return None
-    picked = np.unique(np.linspace(0, len(mols) - 1, min(len(mols), _SCALE_SAMPLE)).round())
     shift = float(reference) - _intercept(model)
     values = [np.abs(c - shift / len(c)) for c in
-              atom_contributions(model, [mols[int(i)] for i in picked]) if len(c)]
+              atom_contributions(model, [mols[i] for i in _evenly_spread(len(mols), _SCALE_SAMPLE)])
+              if len(c)]
     if not values:
         return None
     return float(np.quantile(np.concatenate(values), SCALE_QUANTILE))

@@ -165,9 +165,9 @@ class Reliability:
         caller has it)."""
         level = self.level if level is None else _level(level)
         n = len(mols)
-        index, similarity = (domain.search(mols, self.neighbours_needed()) if found is None
-                             else found)
-        index, similarity = index[:, :self.neighbours_needed()], similarity[:, :self.neighbours_needed()]
+        needed = self.neighbours_needed()
+        index, similarity = domain.search(mols, needed) if found is None else found
+        index, similarity = index[:, :needed], similarity[:, :needed]
         table = self.neighbours_
         out: dict = {}
         reasons: list[list[str]] = [[] for _ in range(n)]

@@ -649,16 +649,8 @@ class BagKernelClassifier(ClassifierMixin, _BagKernelModel):
         leave-one-out score.
     random_state : int or None
         Seeds that subset and the landmarks.
-    exact_limit : int or None
-        Above this many training bags the model is fitted on landmarks
-        (:mod:`milearn_core.estimators.approx`): seeded training bags stand for all of them,
-        memory stays O(landmarks^2) and the fit O(n); None: always exact (memory O(n^2)).
-    n_landmarks : int or "auto"
-        Landmarks above ``exact_limit``; "auto": :func:`~milearn_core.estimators.approx.landmark_count`.
-    n_jobs : int or None
-        Threads making kernel blocks on the landmark path (None: 1; -1: every core).
-    progress : bool or "auto"
-        A bar over the landmark fit (``"auto"``: where someone watches).
+    exact_limit, n_landmarks, n_jobs, progress :
+        The landmark fit above ``exact_limit`` bags (see :class:`BagKernelRegressor`).
 
     Attributes
     ----------
