@@ -103,21 +103,22 @@ class atomic_path:
 @dataclass(frozen=True)
 class NetworkSchema:
     """A network estimator's file schema: ``params(cls, stored)`` returns the checked
-    constructor parameters (``device`` left out: it is the caller's), ``fitted(cls, stored)``
-    the checked fitted attributes; both raise :class:`StateError`. The weights' shapes are then
+    constructor parameters (``device`` left out: it is the caller's), ``fitted(cls, stored,
+    params)`` the checked fitted attributes (``params``: the checked parameters, for what an
+    older file left out); both raise :class:`StateError`. The weights' shapes are then
     checked against a network built from them on PyTorch's ``meta`` device."""
 
     name: str
     cls: type
     params: Callable[[type, object], dict]
-    fitted: Callable[[type, object], dict]
+    fitted: Callable[[type, object, dict], dict]
 
 
 _NETWORKS: dict[str, NetworkSchema] = {}
 
 
 def register_network(name: str, *, params: Callable[[type, object], dict],
-                     fitted: Callable[[type, object], dict]) -> Callable[[type], type]:
+                     fitted: Callable[[type, object, dict], dict]) -> Callable[[type], type]:
     """Class decorator: allow a network estimator in model files under the exact ``name``.
 
     The class provides ``_build_network()`` and ``_fitted_state()`` (the JSON that ``fitted``
@@ -287,8 +288,9 @@ def _load_neural(config: dict, read_tensor, device: str):
     if schema is None:
         raise StateError(f"unknown model class {config['class']!r}")
     cls = schema.cls
-    model = cls(**schema.params(cls, config["params"]), device=device)
-    for key, value in schema.fitted(cls, config["fitted"]).items():
+    params = schema.params(cls, config["params"])
+    model = cls(**params, device=device)
+    for key, value in schema.fitted(cls, config["fitted"], params).items():
         setattr(model, key, value)
     from .training import TrainingHistory, resolve_device
 

@@ -279,6 +279,12 @@ class StepwiseSearchCV(MetaEstimatorMixin, BaseEstimator):
         Jupyter only (:func:`milearn_core.progress.show_progress`).
     verbose : int
         1 or more: one line per step with the value kept and its score.
+    n_seeds : int or "auto"
+        Fits per candidate and split, each from its own seed (:func:`candidate_seed` of the
+        candidate and the repeat); a split's score is their mean, so a candidate is not chosen
+        for one lucky initialisation (a network on an XOR rule succeeds from some seeds only).
+        "auto": 3 for ``MILRegressor`` / ``MILClassifier`` (or a pipeline ending in one), 1
+        for the rest. With ``random_state=None`` always 1.
 
     Attributes
     ----------
@@ -299,8 +305,11 @@ class StepwiseSearchCV(MetaEstimatorMixin, BaseEstimator):
     path_ : list of dict
         Per step: the parameter, the value kept and its score.
     n_splits_ : int
+    n_seeds_ : int
+        Fits per candidate and split.
     n_fits_ : int
-        Fits made while searching (candidates x folds; repeated candidates are not refit).
+        Fits made while searching (candidates x folds x seeds; repeated candidates are not
+        refit).
     refit_time_ : float
         Seconds of the final refit.
     scorer_ : callable
@@ -309,7 +318,7 @@ class StepwiseSearchCV(MetaEstimatorMixin, BaseEstimator):
     def __init__(self, estimator, steps=None, *, scoring=None, cv=None,
                  validation_fraction: float | None = None, n_jobs: int | None = None,
                  refit: bool = True, random_state: int | None = 0, error_score=np.nan,
-                 progress="auto", verbose: int = 0):
+                 progress="auto", verbose: int = 0, n_seeds="auto"):
         self.estimator = estimator
         self.steps = steps
         self.scoring = scoring
@@ -321,6 +330,7 @@ class StepwiseSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.error_score = error_score
         self.progress = progress
         self.verbose = verbose
+        self.n_seeds = n_seeds
 
     # -- scikit-learn plumbing -------------------------------------------------------------
     @property
@@ -372,6 +382,9 @@ class StepwiseSearchCV(MetaEstimatorMixin, BaseEstimator):
         if not isinstance(self.refit, bool):
             raise ValueError(f"refit must be True or False, got {self.refit!r}")
         check_progress(self.progress)
+        if self.n_seeds != "auto" and (isinstance(self.n_seeds, bool) or not isinstance(
+                self.n_seeds, numbers.Integral) or self.n_seeds < 1):
+            raise ValueError(f"n_seeds must be 'auto' or a positive int, got {self.n_seeds!r}")
         if isinstance(self.error_score, str) and self.error_score != "raise":
             raise ValueError(f"error_score must be a number or 'raise', got {self.error_score!r}")
 
@@ -421,6 +434,7 @@ class StepwiseSearchCV(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(f"{len(X)} bags but {len(y)} labels")
         splits = list(self._splitter().split(np.zeros((len(y), 1)), y, groups))
         self.n_splits_ = len(splits)
+        self.n_seeds_ = self._n_seeds()
         self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
         searched = {name for name, _ in steps}
         current = {name: self.estimator.get_params(deep=True)[name] for name in searched}
@@ -464,32 +478,50 @@ class StepwiseSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _key(params: dict) -> str:
         return json.dumps(sorted((k, _plain(v)) for k, v in params.items()))
 
-    def _seed(self, params: dict) -> int | None:
-        return None if self.random_state is None else candidate_seed(self.random_state, params)
+    def _seed(self, params: dict, repeat: int = 0) -> int | None:
+        """Seed of a candidate's ``repeat``-th fit per split (the first: :func:`candidate_seed`)."""
+        if self.random_state is None:
+            return None
+        return candidate_seed(self.random_state, params if repeat == 0
+                              else {**params, "__repeat__": repeat})
 
-    def _seeds(self, params: dict, searched: set[str]) -> dict:
-        return _seed_params(self.estimator, searched, self._seed(params))
+    def _seeds(self, params: dict, searched: set[str], repeat: int = 0) -> dict:
+        return _seed_params(self.estimator, searched, self._seed(params, repeat))
+
+    def _n_seeds(self) -> int:
+        """Fits per candidate and split: ``n_seeds``, "auto" giving 3 for networks, else 1."""
+        if self.random_state is None:
+            return 1
+        if self.n_seeds != "auto":
+            return int(self.n_seeds)
+        from .estimators import MILClassifier, MILRegressor
+
+        last = self.estimator.steps[-1][1] if isinstance(self.estimator, Pipeline) else self.estimator
+        return 3 if isinstance(last, (MILRegressor, MILClassifier)) else 1
 
     def _evaluate(self, parallel, candidates, step, name, X, y, splits, records, index, searched, bar):
-        """Fit and score ``candidates`` on every split (in parallel); append their records."""
-        jobs = (delayed(_fit_and_score)(self.estimator, {**c, **self._seeds(c, searched)}, X, y,
-                                        train, test, self.scorer_, self.error_score)
-                for c in candidates for train, test in splits)
+        """Fit and score ``candidates`` on every split (in parallel), ``n_seeds`` seeds each;
+        append their records (a split's score: the mean over its seeds)."""
+        repeats = self.n_seeds_
+        jobs = (delayed(_fit_and_score)(self.estimator, {**c, **self._seeds(c, searched, r)}, X,
+                                        y, train, test, self.scorer_, self.error_score)
+                for c in candidates for train, test in splits for r in range(repeats))
         results = iter(parallel(jobs))
-        for cand in candidates:  # results come in submission order, a candidate's folds together
-            folds = [next(results) for _ in splits]
-            scores = np.array([f["score"] for f in folds], dtype=float)
-            errors = [f["error"] for f in folds if f["error"]]
+        for cand in candidates:  # results come in submission order, a candidate's fits together
+            fits = [next(results) for _ in range(len(splits) * repeats)]
+            scores = np.array([f["score"] for f in fits], dtype=float).reshape(len(splits), repeats)
+            scores = scores.mean(axis=1)
+            errors = [f["error"] for f in fits if f["error"]]
             if errors:
-                warnings.warn(f"candidate {cand}: {len(errors)} of {len(folds)} fits failed "
+                warnings.warn(f"candidate {cand}: {len(errors)} of {len(fits)} fits failed "
                               f"({errors[0]}); score set to {self.error_score}", UserWarning,
                               stacklevel=4)
             index[self._key(cand)] = len(records)
             records.append({"params": cand, "scores": scores, "step": step, "step_param": name,
                             "mean": float(scores.mean()) if np.isfinite(scores).all() else np.nan,
                             "errors": errors, "seed": self._seed(cand),
-                            "fit_time": np.array([f["fit_time"] for f in folds]),
-                            "score_time": np.array([f["score_time"] for f in folds])})
+                            "fit_time": np.array([f["fit_time"] for f in fits]),
+                            "score_time": np.array([f["score_time"] for f in fits])})
             best = np.nanmax([r["mean"] for r in records]) if any(
                 np.isfinite(r["mean"]) for r in records) else np.nan
             bar.set_postfix_str(f"step {step + 1} {name}={_short(cand[name])} best {best:.4f}")
@@ -537,7 +569,7 @@ class StepwiseSearchCV(MetaEstimatorMixin, BaseEstimator):
         seeds[:] = [r["seed"] for r in records]
         results["seed"] = seeds
         self.cv_results_ = results
-        self.n_fits_ = n * n_splits
+        self.n_fits_ = n * n_splits * self.n_seeds_
         self.best_index_ = best_row
         self.best_params_ = dict(records[best_row]["params"])
         self.best_score_ = float(means[self.best_index_])

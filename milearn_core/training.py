@@ -45,6 +45,7 @@ class TrainingHistory:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     best_epoch: int = 0
+    best_loss: float = float("inf")
     seconds: float = 0.0
 
     @property
@@ -71,6 +72,7 @@ def train_network(
     max_epochs: int = 100,
     patience: int = 10,
     instance_dropout: float = 0.0,
+    lr_schedule: str = "constant",
     rng: np.random.RandomState,
     generator: torch.Generator,
 ) -> TrainingHistory:
@@ -81,6 +83,7 @@ def train_network(
     """
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=weight_decay,
                                   fused=True)
+    scheduler = make_schedule(optimizer, lr_schedule, max_epochs * math.ceil(train.n_bags / batch_size))
     history = TrainingHistory()
     best_loss, best_state, waited = float("inf"), None, 0
     start = time.perf_counter()
@@ -99,6 +102,8 @@ def train_network(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             total += value * len(ids)
         history.train_loss.append(total / train.n_bags)
         if val is not None:
@@ -110,6 +115,7 @@ def train_network(
         current = history.val_loss[-1] if val is not None else history.train_loss[-1]
         if current < best_loss - 1e-7:
             best_loss, waited, history.best_epoch = current, 0, epoch
+            history.best_loss = current
             best_state = copy.deepcopy(network.state_dict())
         else:
             waited += 1
@@ -124,6 +130,25 @@ def train_network(
     network.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+LR_SCHEDULES = ("onecycle", "cosine", "constant")
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, name: str, total_steps: int):
+    """The learning-rate schedule ``name`` over ``total_steps`` optimiser steps (None: constant).
+
+    ``"onecycle"``: warm up over the first 30 % of the steps to the learning rate, then anneal
+    (Smith & Topin, 2019); ``"cosine"``: cosine decay from the learning rate to zero.
+    """
+    if name == "constant":
+        return None
+    if name == "onecycle":
+        max_lr = [group["lr"] for group in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {name!r}")
 
 
 def _largest_feature(bags: DeviceBags) -> float:

@@ -381,6 +381,7 @@ def format_metrics(scores: list[dict[str, float]]) -> str:
 
 def train(args) -> None:
     """Fit a QSARModel on a bundled data set or a table and save it to ``--out``."""
+    from .featurize import conformer_cache
     from .model import check_save_folder
 
     path = _training_path(args)
@@ -401,18 +402,19 @@ def train(args) -> None:
     note = expected_time_note(model, len(data.molecules), args.cv if data.test_molecules is None else 0)
     if note and not args.quiet:
         print(note, file=sys.stderr, flush=True)
-    if data.test_molecules is None and args.cv > 1:
-        scores, oof = cross_validate(model, data, args.cv, args.seed, steps, args.split)
-        scores = [s for s in scores if s]
-        if scores:
-            how = "shuffled" if args.split == "random" else "scaffold split"
-            print(f"{args.cv}-fold cross-validation ({how}, seed {args.seed}, "
-                  f"{len(data.molecules)} molecules): {format_metrics(scores)}")
-        if args.oof:
-            write_out_of_fold(args.oof, data, oof, args.id_column)
-            print(f"out-of-fold predictions written to {args.oof}")
-    with steps.step(f"fitting the model on {len(data.molecules)} molecules"):
-        model.fit(data.molecules, data.targets, ids=data.ids)
+    with conformer_cache():  # conformer bags embedded once for the folds and the final fit
+        if data.test_molecules is None and args.cv > 1:
+            scores, oof = cross_validate(model, data, args.cv, args.seed, steps, args.split)
+            scores = [s for s in scores if s]
+            if scores:
+                how = "shuffled" if args.split == "random" else "scaffold split"
+                print(f"{args.cv}-fold cross-validation ({how}, seed {args.seed}, "
+                      f"{len(data.molecules)} molecules): {format_metrics(scores)}")
+            if args.oof:
+                write_out_of_fold(args.oof, data, oof, args.id_column)
+                print(f"out-of-fold predictions written to {args.oof}")
+        with steps.step(f"fitting the model on {len(data.molecules)} molecules"):
+            model.fit(data.molecules, data.targets, ids=data.ids)
     failed = len(model.training_failures_) + data.skipped
     print(f"trained on {len(data.molecules) - len(model.training_failures_)} molecules "
           f"({failed} could not be bagged)")

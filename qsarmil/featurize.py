@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,7 +40,7 @@ from .descriptors import (
 from .fragments import atom_partition, fragment_molecule
 from .standardize import Failure, MoleculeError, parse_molecule, prepare_molecule
 
-__all__ = ["BAG_TYPES", "MoleculeBagger", "Provenance", "BaggingError"]
+__all__ = ["BAG_TYPES", "MoleculeBagger", "Provenance", "BaggingError", "conformer_cache"]
 
 BAG_TYPES = ("brics", "recap", "conformers")
 _DEFAULT_DESCRIPTORS = {"fragments": ("morgan_parent",),
@@ -50,6 +52,32 @@ _PROGRESS_MIN = 200  # "auto" shows a progress bar from this many molecules on
 
 class BaggingError(MoleculeError):
     """Raised in strict mode for the first molecule that cannot be bagged."""
+
+
+_CONFORMER_CACHE: ContextVar[dict | None] = ContextVar("conformer_cache", default=None)
+
+
+@contextmanager
+def conformer_cache() -> Iterator[None]:
+    """Within this block, a SMILES bagged into conformers with the same settings twice is
+    embedded once: cross-validation folds and the final fit share the bags.
+
+    Conformer generation is the costly step (tens of ms a molecule, against a few for
+    fragments); fragment bags and RDKit Mol inputs are not cached. The cache lives in this
+    process and is dropped when the block ends.
+    """
+    token = _CONFORMER_CACHE.set({})
+    try:
+        yield
+    finally:
+        _CONFORMER_CACHE.reset(token)
+
+
+def _renumbered(result, index: int):
+    """A copy of a cached bagging result for input row ``index`` (callers may change it)."""
+    if isinstance(result, Failure):
+        return replace(result, index=index)
+    return result[0].copy(), replace(result[1], index=index, mol=Chem.Mol(result[1].mol))
 
 
 @dataclass
@@ -405,13 +433,11 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         config = dict(self._config(), summed=summed)
         items = list(X)
         show = show_progress(self.progress) and (self.progress is True or len(items) >= _PROGRESS_MIN)
-        if run is not None:
-            results = run(items, config)
-        elif self.n_jobs == 1:
-            results = (_bag_one(item, i, config) for i, item in enumerate(items))
+        cache = _CONFORMER_CACHE.get() if config["bag_type"] == "conformers" else None
+        if cache is None:
+            results = self._bag_all(items, config, run)
         else:
-            results = Parallel(n_jobs=self.n_jobs, return_as="generator", batch_size="auto")(
-                delayed(_bag_one)(item, i, config) for i, item in enumerate(items))
+            results = self._bag_cached(items, config, run, cache)
         bags, provenance, failures = [], [], []
         width = self.n_features() if any(is_custom(k) for k in config["descriptors"]) else None
         for result in tqdm(results, total=len(items), disable=not show, desc="bagging molecules"):
@@ -430,3 +456,25 @@ class MoleculeBagger(TransformerMixin, BaseEstimator):
         self.failures_ = failures
         self.valid_index_ = np.array([p.index for p in provenance], dtype=int)
         return bags
+
+    def _bag_all(self, items: list, config: dict, run) -> Iterable:
+        """Bagging results of ``items`` in input order (row = position in ``items``)."""
+        if run is not None:
+            return run(items, config)
+        if self.n_jobs == 1:
+            return (_bag_one(item, i, config) for i, item in enumerate(items))
+        return Parallel(n_jobs=self.n_jobs, return_as="generator", batch_size="auto")(
+            delayed(_bag_one)(item, i, config) for i, item in enumerate(items))
+
+    def _bag_cached(self, items: list, config: dict, run, cache: dict) -> list:
+        """:meth:`_bag_all` through ``cache``: only SMILES not bagged with ``config`` before."""
+        settings = repr(sorted(config.items()))
+        keys = [(item, settings) if isinstance(item, str) else None for item in items]
+        missing = [i for i, key in enumerate(keys) if key is None or key not in cache]
+        results = {}
+        for i, result in zip(missing, self._bag_all([items[i] for i in missing], config, run)):
+            results[i] = _renumbered(result, i)
+            if keys[i] is not None:
+                cache[keys[i]] = result
+        return [results[i] if i in results else _renumbered(cache[keys[i]], i)
+                for i in range(len(items))]

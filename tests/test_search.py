@@ -104,9 +104,9 @@ def test_scikit_learn_conventions(small_or):
                               cv=2, progress=False)
     copy = clone(search)
     assert copy.get_params(deep=False).keys() == search.get_params(deep=False).keys()
-    assert copy.get_params()["estimator__pooling"] == "attention"
+    assert copy.get_params()["estimator__pooling"] == "auto"
     copy.set_params(estimator__learning_rate=0.01, cv=3)
-    assert copy.estimator.learning_rate == 0.01 and search.estimator.learning_rate == 1e-3
+    assert copy.estimator.learning_rate == 0.01 and search.estimator.learning_rate == 3e-3
     assert set(vars(search)) == set(search.get_params(deep=False))  # __init__ stores params only
     assert is_classifier(search) and not is_classifier(StepwiseSearchCV(MILRegressor()))
     # Nested cross-validation: the search is an ordinary classifier.

@@ -14,9 +14,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..bags import PackedBags, check_bag_targets, check_bags, check_finite_output, pack_bags
 from ..batching import DeviceBags
 from ..kid import leave_one_out_weights, normalize_per_bag
-from ..nn.networks import INSTANCE_POOLINGS, MILNetwork, MILOutput
+from ..nn.networks import INSTANCE_POOLINGS, MILNetwork, MILOutput, pooling_names
 from ..persist import PersistMixin, register_network
-from ..training import predict_network, resolve_device, train_network
+from ..training import LR_SCHEDULES, predict_network, resolve_device, train_network
 from .neural_state import check_classifier_fitted, check_params, check_regressor_fitted
 
 __all__ = ["MILRegressor", "MILClassifier"]
@@ -24,6 +24,22 @@ __all__ = ["MILRegressor", "MILClassifier"]
 # Poolings whose own weights carry no information (every instance counts the same): "auto"
 # weights come from leave-one-instance-out attribution instead.
 _UNINFORMATIVE_POOLINGS = {"mean", "sum"}
+# A run whose best validation loss is not below this share of a constant prediction's learned
+# next to nothing (e.g. stuck on the XOR plateau): with ``restarts`` it is trained again.
+_LEARNED = 0.9
+# pooling="auto" keeps its additive candidate, without training the interaction one, when the
+# additive one's validation loss is under this share of a constant prediction's.
+_FITS = 0.1
+# pooling="auto": an additive pooling first, then one whose instances see each other.
+AUTO_POOLINGS = {"regression": ("instance_mean", "self_attention"),
+                 "classification": ("attention", "self_attention")}
+# Poolings whose own weights are taken after the instances mixed, so they do not say which
+# input instance drove the prediction: "auto" weights come from leave-one-instance-out.
+_MIXING_POOLINGS = {"self_attention"}
+
+
+def _loss_of(run: tuple) -> float:
+    return run[0]
 
 
 class _BaseMILNetwork(PersistMixin, BaseEstimator):
@@ -46,6 +62,8 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         pooling_kwargs: dict | None = None,
         random_state: int | None = None,
         device: str = "cpu",
+        lr_schedule: str = "constant",
+        restarts: int = 0,
     ):
         self.pooling = pooling
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -62,6 +80,8 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         self.pooling_kwargs = pooling_kwargs
         self.random_state = random_state
         self.device = device
+        self.lr_schedule = lr_schedule
+        self.restarts = restarts
 
     _task: str | None = None  # "regression" or "classification": how targets are checked
 
@@ -79,6 +99,13 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
             raise ValueError("batch_size and max_epochs must be positive")
         if self.early_stopping and not 0 < self.validation_fraction < 1:
             raise ValueError("validation_fraction must lie in (0, 1) when early_stopping=True")
+        if self.pooling != "auto" and self.pooling not in pooling_names():
+            raise ValueError(f"unknown pooling {self.pooling!r}; choose 'auto' or one of "
+                             f"{pooling_names()}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if not isinstance(self.restarts, (int, np.integer)) or self.restarts < 0:
+            raise ValueError(f"restarts must be a non-negative integer, got {self.restarts!r}")
 
     def fit(self, X, y):
         """Fit the network on bags ``X`` and bag labels ``y``.
@@ -110,33 +137,55 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         self.n_outputs_ = n_outputs
         targets = targets.to(device)
         fork_devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=fork_devices):
-            torch.manual_seed(seed)
-            self.network_ = self._build_network().to(device)
-            train = self._device_bags(pack_bags([bags[i] for i in ids]))
-            val = self._device_bags(pack_bags([bags[i] for i in val_ids])) if val_ids is not None else None
-            self.history_ = train_network(
-                self.network_, train, targets[torch.as_tensor(ids, device=device)], self._loss,
-                val=val,
-                y_val=None if val_ids is None else targets[torch.as_tensor(val_ids, device=device)],
-                learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-                batch_size=self.batch_size, max_epochs=self.max_epochs, patience=self.patience,
-                instance_dropout=self.instance_dropout, rng=np.random.RandomState(seed),
-                generator=torch.Generator().manual_seed(seed),
-            )
+        train = pack_bags([bags[i] for i in ids])
+        val = pack_bags([bags[i] for i in val_ids]) if val_ids is not None else None
+        y_train = targets[torch.as_tensor(ids, device=device)]
+        y_val = None if val_ids is None else targets[torch.as_tensor(val_ids, device=device)]
+        constant = None if val is None else self._constant_loss(y_train, y_val)
+        runs = []  # (best validation loss, network, history, pooling)
+        for pooling in AUTO_POOLINGS[self._task] if self.pooling == "auto" else (self.pooling,):
+            for _ in range(self.restarts + 1):
+                run_seed = seed if not runs else int(
+                    np.random.RandomState([seed, len(runs)]).randint(np.iinfo(np.int32).max))
+                with torch.random.fork_rng(devices=fork_devices):
+                    torch.manual_seed(run_seed)
+                    network = self._build_network(pooling).to(device)
+                    history = train_network(
+                        network, self._device_bags(train, network), y_train, self._loss,
+                        val=None if val is None else self._device_bags(val, network), y_val=y_val,
+                        learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+                        batch_size=self.batch_size, max_epochs=self.max_epochs,
+                        patience=self.patience, instance_dropout=self.instance_dropout,
+                        lr_schedule=self.lr_schedule, rng=np.random.RandomState(run_seed),
+                        generator=torch.Generator().manual_seed(run_seed),
+                    )
+                runs.append((history.best_loss, network, history, pooling))
+                if constant is None or history.best_loss < _LEARNED * constant:
+                    break
+            if constant is None or min(runs, key=_loss_of)[0] <= _FITS * constant:
+                break
+        _, self.network_, self.history_, self.pooling_ = min(runs, key=_loss_of)
+        self.n_runs_ = len(runs)
         self.n_epochs_ = self.history_.n_epochs
         return self
 
-    def _build_network(self) -> MILNetwork:
+    def _constant_loss(self, y_train: torch.Tensor, y_val: torch.Tensor) -> float:
+        """Validation loss of the best constant prediction learned from the training targets."""
+        out = MILOutput(self._constant_output(y_train).expand(len(y_val), -1), None, None)
+        return float(self._loss(out, y_val))
+
+    def _build_network(self, pooling: str | None = None) -> MILNetwork:
+        """The network for ``pooling`` (default: the fitted ``pooling_``)."""
         return MILNetwork(
             self.n_features_in_, self.n_outputs_, tuple(self.hidden_layer_sizes), self.activation,
-            self.dropout, self.pooling, self.pooling_kwargs,
+            self.dropout, pooling or self.pooling_, self.pooling_kwargs,
         )
 
-    def _device_bags(self, packed: PackedBags) -> DeviceBags:
+    def _device_bags(self, packed: PackedBags, network: MILNetwork | None = None) -> DeviceBags:
         """``packed`` on the network's device; sparse only where the network takes sparse rows."""
-        device = next(self.network_.parameters()).device
-        return DeviceBags(packed, device, None if self.network_.accepts_sparse else False)
+        network = network or self.network_
+        device = next(network.parameters()).device
+        return DeviceBags(packed, device, None if network.accepts_sparse else False)
 
     # -- inference ---------------------------------------------------------------------------
     def _forward(self, X) -> tuple[MILOutput, PackedBags]:
@@ -160,7 +209,8 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         """
         if method not in ("auto", "native", "loo"):
             raise ValueError(f"method must be 'auto', 'native' or 'loo', got {method!r}")
-        if method == "loo" or (method == "auto" and self.pooling in _UNINFORMATIVE_POOLINGS):
+        if method == "loo" or (method == "auto" and self.pooling_ in _UNINFORMATIVE_POOLINGS
+                               | _MIXING_POOLINGS):
             check_is_fitted(self, "network_")
             return leave_one_out_weights(
                 self._bag_scores, check_bags(X, self.n_features_in_, accept_sparse=True))
@@ -172,7 +222,8 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         return normalize_per_bag(packed.split(weights))
 
     def _fitted_state(self) -> dict:
-        return {"n_features_in_": self.n_features_in_, "n_outputs_": self.n_outputs_}
+        return {"n_features_in_": self.n_features_in_, "n_outputs_": self.n_outputs_,
+                "pooling_": self.pooling_}
 
 
 @register_network("MILRegressor", params=check_params, fitted=check_regressor_fitted)
@@ -188,23 +239,38 @@ class MILRegressor(RegressorMixin, _BaseMILNetwork):
     Parameters
     ----------
     pooling : str, default="instance_mean"
+        An operator name, or ``"auto"``: train an additive pooling (``"instance_mean"``) and,
+        unless its validation loss is already under a tenth of a constant prediction's, one
+        whose instances see each other (``"self_attention"``, for rules over instance pairs);
+        keep the one of lower validation loss (``pooling_``). Needs ``early_stopping``.
     hidden_layer_sizes : tuple of int, default=(256, 128)
     activation : str, default="relu"
     dropout, instance_dropout : float, default=0.0
-    learning_rate, weight_decay : float
-        AdamW settings.
-    batch_size, max_epochs : int
+    learning_rate, weight_decay : float, default=1e-2, 1e-4
+        AdamW settings; ``learning_rate`` is the peak of the schedule.
+    batch_size, max_epochs : int, default=32, 60
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the bags; stop after ``patience`` epochs without
         improvement and restore the best weights.
+    patience : int, default=10
     pooling_kwargs : dict, optional
     random_state : int, optional
     device : {"cpu", "cuda", "auto"}
+    lr_schedule : {"onecycle", "cosine", "constant"}, default="onecycle"
+        Learning rate over the ``max_epochs`` (:func:`milearn_core.training.make_schedule`).
+    restarts : int, default=2
+        A run whose best validation loss is not under 90 % of a constant prediction's (it
+        learned next to nothing, e.g. stuck on the plateau of an XOR rule) is trained again
+        from another seed, up to ``restarts`` times; the run of lowest validation loss is kept.
 
     Attributes
     ----------
     network_ : MILNetwork
     history_ : TrainingHistory
+    pooling_ : str
+        The pooling of the fitted network (``pooling``, or the choice of ``"auto"``).
+    n_runs_ : int
+        Networks trained (restarts and ``"auto"`` candidates included).
     y_mean_, y_scale_ : ndarray
         Target scaling.
     """
@@ -212,13 +278,14 @@ class MILRegressor(RegressorMixin, _BaseMILNetwork):
     _task = "regression"
 
     def __init__(self, pooling: str = "instance_mean", hidden_layer_sizes=(256, 128),
-                 activation="relu", dropout=0.0, instance_dropout=0.0, learning_rate=1e-3,
-                 weight_decay=1e-4, batch_size=32, max_epochs=200, early_stopping=True,
-                 validation_fraction=0.1, patience=20, pooling_kwargs=None, random_state=None,
-                 device="cpu"):
+                 activation="relu", dropout=0.0, instance_dropout=0.0, learning_rate=1e-2,
+                 weight_decay=1e-4, batch_size=32, max_epochs=60, early_stopping=True,
+                 validation_fraction=0.1, patience=10, pooling_kwargs=None, random_state=None,
+                 device="cpu", lr_schedule="onecycle", restarts=2):
         super().__init__(pooling, hidden_layer_sizes, activation, dropout, instance_dropout,
                          learning_rate, weight_decay, batch_size, max_epochs, early_stopping,
-                         validation_fraction, patience, pooling_kwargs, random_state, device)
+                         validation_fraction, patience, pooling_kwargs, random_state, device,
+                         lr_schedule, restarts)
 
     def _encode_targets(self, y):
         y = np.asarray(y, dtype=np.float64)
@@ -236,6 +303,9 @@ class MILRegressor(RegressorMixin, _BaseMILNetwork):
 
     def _loss(self, out, target):
         return torch.nn.functional.mse_loss(out.bag, target)
+
+    def _constant_output(self, y_train):
+        return y_train.mean(dim=0, keepdim=True)
 
     def _unscale(self, values: np.ndarray) -> np.ndarray:
         return values * self.y_scale_ + self.y_mean_
@@ -256,10 +326,11 @@ class MILRegressor(RegressorMixin, _BaseMILNetwork):
         instance scores: the contributions of a bag add up to its prediction. Arrays are
         1-D for single-output models, (n_instances, n_outputs) otherwise.
         """
-        if self.pooling not in INSTANCE_POOLINGS:
+        check_is_fitted(self, "network_")
+        if self.pooling_ not in INSTANCE_POOLINGS:
             raise ValueError(
                 f"instance_contributions needs an instance-level pooling "
-                f"({sorted(INSTANCE_POOLINGS)}); this model uses {self.pooling!r}"
+                f"({sorted(INSTANCE_POOLINGS)}); this model uses {self.pooling_!r}"
             )
         out, packed = self._forward(X)
         contrib = self._contributions(out, packed)
@@ -269,9 +340,9 @@ class MILRegressor(RegressorMixin, _BaseMILNetwork):
     def _contributions(self, out: MILOutput, packed: PackedBags) -> np.ndarray:
         scores = out.instance.numpy().astype(np.float64)
         sizes = packed.sizes[packed.bag_index][:, None]
-        if self.pooling == "instance_mean":
+        if self.pooling_ == "instance_mean":
             return (scores * self.y_scale_ + self.y_mean_) / sizes
-        if self.pooling == "instance_sum":
+        if self.pooling_ == "instance_sum":
             return scores * self.y_scale_ + self.y_mean_ / sizes
         # instance_max: the winning instance carries the bag's value, the others nothing.
         bag = out.bag.numpy()[packed.bag_index]
@@ -296,7 +367,9 @@ class MILClassifier(ClassifierMixin, _BaseMILNetwork):
     """Multi-instance classification network (binary or multi-class, any label type).
 
     Parameters are those of :class:`MILRegressor` plus ``class_weight`` (None or
-    ``"balanced"``); the default pooling is ``"attention"``.
+    ``"balanced"``), with other defaults: ``pooling="auto"`` (``"attention"``, then
+    ``"self_attention"`` when attention leaves the validation loss over a tenth of a constant
+    prediction's: AND / XOR rules) and ``learning_rate=3e-3``.
 
     Attributes
     ----------
@@ -306,14 +379,16 @@ class MILClassifier(ClassifierMixin, _BaseMILNetwork):
 
     _task = "classification"
 
-    def __init__(self, pooling: str = "attention", hidden_layer_sizes=(256, 128),
-                 activation="relu", dropout=0.0, instance_dropout=0.0, learning_rate=1e-3,
-                 weight_decay=1e-4, batch_size=32, max_epochs=200, early_stopping=True,
-                 validation_fraction=0.1, patience=20, pooling_kwargs=None, random_state=None,
-                 device="cpu", class_weight: str | None = None):
+    def __init__(self, pooling: str = "auto", hidden_layer_sizes=(256, 128),
+                 activation="relu", dropout=0.0, instance_dropout=0.0, learning_rate=3e-3,
+                 weight_decay=1e-4, batch_size=32, max_epochs=60, early_stopping=True,
+                 validation_fraction=0.1, patience=10, pooling_kwargs=None, random_state=None,
+                 device="cpu", class_weight: str | None = None, lr_schedule="onecycle",
+                 restarts=2):
         super().__init__(pooling, hidden_layer_sizes, activation, dropout, instance_dropout,
                          learning_rate, weight_decay, batch_size, max_epochs, early_stopping,
-                         validation_fraction, patience, pooling_kwargs, random_state, device)
+                         validation_fraction, patience, pooling_kwargs, random_state, device,
+                         lr_schedule, restarts)
         self.class_weight = class_weight
 
     def _encode_targets(self, y):
@@ -336,6 +411,10 @@ class MILClassifier(ClassifierMixin, _BaseMILNetwork):
     def _stratify(self, y):
         _, counts = np.unique(y, return_counts=True)
         return y if counts.min() >= 2 else None
+
+    def _constant_output(self, y_train):
+        counts = torch.bincount(y_train, minlength=self.n_outputs_).float().clamp_min(0.5)
+        return torch.log(counts / counts.sum()).unsqueeze(0)
 
     def _loss(self, out, target):
         weights = None if self._loss_weights is None else self._loss_weights.to(out.bag.device)

@@ -8,6 +8,7 @@ import torch
 
 from ..nn.networks import ACTIVATIONS, pooling_names
 from ..safe_state import StateError, check_int, check_number, exact_keys
+from ..training import LR_SCHEDULES
 
 __all__ = ["check_classifier_fitted", "check_params", "check_regressor_fitted"]
 
@@ -18,11 +19,17 @@ _POOLING_KWARGS = {"attention_dim": (1, _MAX_WIDTH), "n_heads": (1, 1024),
                    "n_iterations": (1, 100)}
 
 
+# Parameters added after model files were first written, with the value that reproduces how
+# an older file's network was trained.
+_ADDED_PARAMS = {"lr_schedule": "constant", "restarts": 0}
+
+
 def check_params(cls: type, params) -> dict:
     """The constructor parameters, each checked by type and range (device is the caller's)."""
     if not isinstance(params, dict):
         raise StateError("params is not a JSON object")
     names = set(cls._get_param_names())
+    params = {**_ADDED_PARAMS, **params} if isinstance(params, dict) else params
     exact_keys(params, names, "params")
     params = dict(params)
     params.pop("device")
@@ -31,7 +38,7 @@ def check_params(cls: type, params) -> dict:
         raise StateError("hidden_layer_sizes must be a list of at most 32 layer widths")
     params["hidden_layer_sizes"] = tuple(check_int(n, "hidden layer width", 1, _MAX_WIDTH)
                                          for n in sizes)
-    if params["pooling"] not in pooling_names():
+    if params["pooling"] not in ("auto", *pooling_names()):
         raise StateError(f"unknown pooling {params['pooling']!r}")
     if params["activation"] not in ACTIVATIONS:
         raise StateError(f"unknown activation {params['activation']!r}")
@@ -48,7 +55,9 @@ def check_params(cls: type, params) -> dict:
     for key in ("dropout", "instance_dropout", "learning_rate", "weight_decay",
                 "validation_fraction"):
         check_number(params[key], key)
-    for key in ("batch_size", "max_epochs", "patience"):
+    if params["lr_schedule"] not in LR_SCHEDULES:
+        raise StateError(f"unknown lr_schedule {params['lr_schedule']!r}")
+    for key in ("batch_size", "max_epochs", "patience", "restarts"):
         check_int(params[key], key, 0, 10**9)
     if not isinstance(params["early_stopping"], bool):
         raise StateError("early_stopping must be true or false")
@@ -65,17 +74,22 @@ def _number_list(value, what: str, length: int) -> np.ndarray:
     return np.asarray([check_number(v, what) for v in value], dtype=np.float64)
 
 
-def _common_fitted(fitted, keys: set[str]) -> dict:
+def _common_fitted(fitted, keys: set[str], params: dict) -> dict:
     if not isinstance(fitted, dict):
         raise StateError("fitted is not a JSON object")
-    exact_keys(fitted, {"n_features_in_", "n_outputs_", *keys}, "fitted")
+    if "pooling_" not in fitted and params["pooling"] != "auto":
+        fitted = {**fitted, "pooling_": params["pooling"]}  # files from before pooling="auto"
+    exact_keys(fitted, {"n_features_in_", "n_outputs_", "pooling_", *keys}, "fitted")
+    if fitted["pooling_"] not in pooling_names():
+        raise StateError(f"unknown pooling_ {fitted['pooling_']!r}")
     return {"n_features_in_": check_int(fitted["n_features_in_"], "n_features_in_", 1, _MAX_FEATURES),
-            "n_outputs_": check_int(fitted["n_outputs_"], "n_outputs_", 1, _MAX_OUTPUTS)}
+            "n_outputs_": check_int(fitted["n_outputs_"], "n_outputs_", 1, _MAX_OUTPUTS),
+            "pooling_": fitted["pooling_"]}
 
 
-def check_regressor_fitted(cls: type, fitted) -> dict:
-    """A network regressor's target scaling, one number per output."""
-    out = _common_fitted(fitted, {"y_mean_", "y_scale_", "_y_ndim"})
+def check_regressor_fitted(cls: type, fitted, params: dict) -> dict:
+    """A network regressor's pooling and target scaling, one number per output."""
+    out = _common_fitted(fitted, {"y_mean_", "y_scale_", "_y_ndim"}, params)
     n = out["n_outputs_"]
     out["y_mean_"] = _number_list(fitted["y_mean_"], "y_mean_", n)
     out["y_scale_"] = _number_list(fitted["y_scale_"], "y_scale_", n)
@@ -83,9 +97,9 @@ def check_regressor_fitted(cls: type, fitted) -> dict:
     return out
 
 
-def check_classifier_fitted(cls: type, fitted) -> dict:
-    """A network classifier's classes (plain labels of a plain dtype) and loss weights."""
-    out = _common_fitted(fitted, {"classes_", "classes_dtype", "_loss_weights"})
+def check_classifier_fitted(cls: type, fitted, params: dict) -> dict:
+    """A network classifier's pooling, classes (plain labels of a plain dtype), loss weights."""
+    out = _common_fitted(fitted, {"classes_", "classes_dtype", "_loss_weights"}, params)
     n = out["n_outputs_"]
     dtype = fitted["classes_dtype"]
     labels = fitted["classes_"]

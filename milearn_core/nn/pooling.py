@@ -81,11 +81,36 @@ class GatedAttentionPooling(AttentionPooling):
         return self.score(gated).squeeze(-1)
 
 
+def _pad_positions(bag_index: torch.Tensor, n_bags: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each instance's position in its bag, and a (n_bags, longest bag) mask of real slots."""
+    sizes = segment_sizes(bag_index, n_bags)
+    starts = torch.cumsum(sizes, 0) - sizes
+    position = torch.arange(bag_index.shape[0], device=bag_index.device) - starts[bag_index]
+    longest = int(sizes.max()) if bag_index.numel() else 0
+    valid = torch.arange(longest, device=bag_index.device) < sizes.unsqueeze(1)
+    return position, valid
+
+
+def bag_self_attention(q, k, v, bag_index, n_bags) -> torch.Tensor:
+    """Multi-head attention of every instance over the instances of its own bag.
+
+    ``q``, ``k``, ``v`` are (n_instances, n_heads, head_dim). Bags are padded to a batch of
+    (n_bags, longest bag) with the padding masked, so the cost is the sum of squared bag sizes,
+    not the square of the batch, and bags never see each other.
+    """
+    n, heads, head_dim = q.shape
+    position, valid = _pad_positions(bag_index, n_bags)
+    padded = q.new_zeros(3, n_bags, valid.shape[1], heads, head_dim)
+    padded[:, bag_index, position] = torch.stack((q, k, v))
+    q, k, v = padded.transpose(2, 3).unbind(0)  # each (n_bags, heads, longest, head_dim)
+    mixed = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=valid[:, None, None, :])
+    return mixed.transpose(1, 2)[bag_index, position]
+
+
 class SelfAttentionPooling(nn.Module):
     """Multi-head self-attention among the instances of each bag, then attention pooling.
 
-    Instances attend only to instances of their own bag (block mask with -inf before the
-    softmax), so bags in one batch never see each other.
+    Instances attend only to instances of their own bag (:func:`bag_self_attention`).
     """
 
     def __init__(self, dim: int, n_heads: int = 4, attention_dim: int = 64, **_):
@@ -101,12 +126,8 @@ class SelfAttentionPooling(nn.Module):
 
     def forward(self, h, bag_index, n_bags):
         n, dim = h.shape
-        head_dim = dim // self.n_heads
-        q, k, v = self.qkv(h).view(n, 3, self.n_heads, head_dim).unbind(dim=1)
-        same_bag = bag_index.unsqueeze(0) == bag_index.unsqueeze(1)
-        scores = torch.einsum("ihd,jhd->hij", q, k) / math.sqrt(head_dim)
-        scores = scores.masked_fill(~same_bag, float("-inf"))
-        mixed = torch.einsum("hij,jhd->ihd", torch.softmax(scores, dim=-1), v).reshape(n, dim)
+        q, k, v = self.qkv(h).view(n, 3, self.n_heads, dim // self.n_heads).unbind(dim=1)
+        mixed = bag_self_attention(q, k, v, bag_index, n_bags).reshape(n, dim)
         return self.pool(self.norm(h + self.out(mixed)), bag_index, n_bags)
 
 

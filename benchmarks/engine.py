@@ -1,0 +1,260 @@
+"""The MIL engine's networks: rules that are not sums, fit time, and KID, against the old defaults.
+
+Every synthetic task is a seeded 75/25 split of 1000 bags (the splits of ``benchmarks/paper.py``),
+one torch thread, all models in the same run:
+
+- ``default``: ``MILClassifier()`` / ``MILRegressor()`` as they are now (classifier:
+  ``pooling="auto"``, attention then self-attention when attention leaves the validation loss
+  high; both: one-cycle learning rate, 60 epochs at most, patience 10, up to 2 restarts of a run
+  that learned nothing).
+- ``previous``: the defaults before (classifier pooling ``"attention"``, regressor
+  ``"instance_mean"``, learning rate 1e-3 constant, 200 epochs, patience 20, no restarts): the
+  fit-time ratio is measured against it.
+- ``forest``: a random forest (300 trees) on mean-pooled bags, KID by leave-one-instance-out.
+
+Tasks: digit bags OR ("a 3"), mean digit, AND ("a 3 and a 7"), XOR ("a 3 or a 7, not both");
+protein pairs (motif A in one protein and motif B in the other) and three harder variants;
+fragment logP with a network (BRICS fragments of pool molecules, 2048-bit in-parent Morgan
+bags, Crippen contributions; 3000 molecules); conformer solubility (5 ETKDG conformers a
+molecule, 3-D descriptors, the bundled split; the conformer bags made once and shared by the
+models). KID: share of positive test bags whose top-weighted instance is a key instance
+(top-1), and whose two top instances both are (top-2, where the rule needs two: AND and the
+protein pairs); mean digit: Spearman correlation of the weights with the digits; fragment logP:
+the top fragment has the largest |contribution|.
+
+milearn's published figures stand next to the four tasks the paper has. milearn 1.0.6 itself
+is an optional same-run anchor: it is used where it imports (it is not on this machine's
+package index); otherwise its earlier measured time to 0.98 on digit OR (2.7 s) is the mark.
+
+Targets (issue 24): AND, XOR and decoy PPI >= 0.95 accuracy, top-2 KID >= 0.90 on AND; the
+paper's rows at or above the paper; digit OR and digit-mean fits <= 1/3 of the previous
+defaults' time at the same accuracy and digit OR <= milearn's 2.7 s.
+
+Run from the repository root: python -m benchmarks.engine [--quick] [--tasks or,xor]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
+
+from benchmarks._common import protocol, save_run
+from benchmarks.paper import PAPER, PPI_VARIANTS, baseline, logp_bags, split
+from milearn_core import MILClassifier, MILRegressor, instance_weights, kid_accuracy, kid_spearman
+from milearn_core.datasets import MILDataset, make_digit_bags, make_ppi_bags
+
+PREVIOUS = dict(learning_rate=1e-3, max_epochs=200, patience=20, lr_schedule="constant",
+                restarts=0)
+MILEARN_OR_SECONDS = 2.7  # milearn 1.0.6, digit OR to 0.98, our earlier same-machine run
+TARGETS = {"interaction_accuracy": 0.95, "and_top2_kid": 0.90, "time_ratio": 1 / 3}
+PAPER_ROWS = {"or": "digits_or", "mean": "digits_mean", "ppi": "ppi", "fragment_logp": "fragment_logp"}
+PAIR_RULES = {"and", "ppi", *(f"ppi: {name}" for name in PPI_VARIANTS)}
+
+
+def _models(kind: str, seed: int) -> dict:
+    if kind == "classification":
+        return {"default": MILClassifier(random_state=seed),
+                "previous": MILClassifier(pooling="attention", random_state=seed, **PREVIOUS),
+                "forest": baseline("classification", seed, 1)}
+    return {"default": MILRegressor(random_state=seed),
+            "previous": MILRegressor(pooling="instance_mean", random_state=seed, **PREVIOUS),
+            "forest": baseline("regression", seed, 1)}
+
+
+def score(model, train: MILDataset, test: MILDataset, kind: str, kid: str, top2: bool) -> dict:
+    """Fit ``model``; accuracy or R², KID and the fit's seconds, epochs and chosen pooling."""
+    start = time.perf_counter()
+    model.fit(train.bags, train.y)
+    seconds = time.perf_counter() - start
+    pred = model.predict(test.bags)
+    weights = instance_weights(model, test.bags)
+    out: dict = {"fit_seconds": round(seconds, 2)}
+    if hasattr(model, "n_epochs_"):
+        out.update(epochs=int(model.n_epochs_), runs=int(model.n_runs_), pooling=model.pooling_)
+    if kind == "classification":
+        positive = np.flatnonzero(test.y == 1)
+        out["accuracy"] = float(accuracy_score(test.y, pred))
+        out["kid"] = float(kid_accuracy(weights, test.key_instances, bags=positive))
+        if top2:
+            out["kid_top2"] = float(kid_accuracy(weights, test.key_instances, top_k=2, bags=positive))
+    elif kid == "spearman":
+        out["r2"] = float(r2_score(test.y, pred))
+        out["kid"] = float(kid_spearman(weights, test.instance_values))
+    else:
+        out["r2"] = float(r2_score(test.y, pred))
+        out["rmse"] = float(np.sqrt(mean_squared_error(test.y, pred)))
+        if kid == "keys":
+            out["kid"] = float(kid_accuracy(weights, test.key_instances))
+    return out
+
+
+def bag_task(train: MILDataset, test: MILDataset, kind: str, seed: int, kid: str = "keys",
+             top2: bool = False, log=print, name: str = "") -> dict:
+    """Every model of :func:`_models` on one split."""
+    result = {"train": len(train.y), "test": len(test.y)}
+    for label, model in _models(kind, seed).items():
+        result[label] = score(model, train, test, kind, kid, top2)
+        log(f"  {name} {label}: {result[label]}")
+    return result
+
+
+def digit_split(task: str, n: int, seed: int):
+    return split(make_digit_bags(task, n, 10, seed), seed)
+
+
+def conformer_solubility(seed: int, quick: bool) -> tuple[MILDataset, MILDataset, float]:
+    """Conformer bags of the solubility set's own split (made once), and the seconds it took."""
+    from qsarmil.data import load_dataset
+    from qsarmil.featurize import MoleculeBagger
+
+    data = load_dataset("solubility")
+    parts, start = [], time.perf_counter()
+    bagger = MoleculeBagger(bag_type="conformers", n_conformers=5, optimize=None, n_jobs=2,
+                            time_limit=10, progress=False, conformer_seed=42 + seed)
+    for which in ("train", "test"):
+        rows = data[data.split == which]
+        if quick:
+            rows = rows.iloc[:200]
+        bags = bagger.fit_transform(list(rows.smiles))
+        y = rows.target.to_numpy(dtype=float)[bagger.valid_index_]
+        parts.append(MILDataset(bags, y, [np.zeros(len(b), bool) for b in bags]))
+    return parts[0], parts[1], time.perf_counter() - start
+
+
+def milearn_anchor(seed: int) -> dict:
+    """milearn 1.0.6 on digit OR in this run, where it imports; else why not."""
+    try:
+        import milearn  # noqa: F401
+    except ImportError:
+        return {"available": False, "why": "milearn is not installed (not on this machine's "
+                "package index)", "earlier_or_seconds_to_0.98": MILEARN_OR_SECONDS}
+    return {"available": True, "note": "installed, but no adapter is written for its API yet"}
+
+
+def run(tasks: list[str], quick: bool, seed: int, log=print) -> dict:
+    n = 300 if quick else 1000
+    results: dict = {}
+    for task in tasks:
+        start = time.perf_counter()
+        if task in ("or", "and", "xor", "mean"):
+            kind = "regression" if task == "mean" else "classification"
+            train, test = digit_split(task, n, seed)
+            res = bag_task(train, test, kind, seed, "spearman" if task == "mean" else "keys",
+                           top2=task in PAIR_RULES, log=log, name=task)
+        elif task.startswith("ppi"):
+            setting = PPI_VARIANTS[task[5:]] if task != "ppi" else {}
+            train, test = split(make_ppi_bags(n, random_state=seed, **setting), seed)
+            res = bag_task(train, test, "classification", seed, top2=True, log=log, name=task)
+            res["setting"] = setting
+        elif task == "fragment_logp":
+            train, test = logp_bags(800 if quick else 3000)
+            res = bag_task(train, test, "regression", seed, log=log, name=task)
+        elif task == "conformer_solubility":
+            train, test, bag_seconds = conformer_solubility(seed, quick)
+            res = {"bagging_seconds": round(bag_seconds, 1), "train": len(train.y),
+                   "test": len(test.y)}
+            from qsarmil.model import default_estimator
+            models = {"default": default_estimator("regression", "conformers").set_params(
+                random_state=seed),
+                "previous": MILRegressor(pooling="attention", random_state=seed, **PREVIOUS),
+                "forest": baseline("regression", seed, 1)}
+            for label, model in models.items():
+                res[label] = score(model, train, test, "regression", "none", False)
+                log(f"  {task} {label}: {res[label]}")
+        else:
+            raise ValueError(f"unknown task {task!r}")
+        res["paper"] = PAPER.get(PAPER_ROWS.get(task))
+        res["wall_seconds"] = round(time.perf_counter() - start, 1)
+        results[task] = res
+    return results
+
+
+TASKS = ["or", "mean", "and", "xor", "ppi", *(f"ppi: {name}" for name in PPI_VARIANTS),
+         "fragment_logp", "conformer_solubility"]
+
+
+def verdicts(results: dict) -> dict:
+    """Each target of issue 24 that this run can judge: met or not, with its figure."""
+    out = {}
+    for task in ("and", "xor", "ppi: decoy half-motifs (half the negatives carry motif A or B)"):
+        if task in results:
+            acc = results[task]["default"]["accuracy"]
+            out[f"{task} accuracy >= 0.95"] = {"value": acc, "met": acc >= 0.95}
+    if "and" in results:
+        kid2 = results["and"]["default"]["kid_top2"]
+        out["AND top-2 KID >= 0.90"] = {"value": kid2, "met": kid2 >= 0.90}
+    for task in ("or", "mean"):
+        if task in results:
+            res = results[task]
+            ratio = res["default"]["fit_seconds"] / res["previous"]["fit_seconds"]
+            metric = "r2" if task == "mean" else "accuracy"
+            same = res["default"][metric] >= res["previous"][metric] - 0.005
+            out[f"{task} fit <= 1/3 of previous at the same {metric}"] = {
+                "value": round(ratio, 3), "met": ratio <= 1 / 3 and same,
+                "default": res["default"][metric], "previous": res["previous"][metric]}
+    if "or" in results:
+        seconds = results["or"]["default"]["fit_seconds"]
+        out["or fit <= milearn's 2.7 s"] = {"value": seconds, "met": seconds <= MILEARN_OR_SECONDS}
+    for task in PAPER_ROWS:
+        if task in results and results[task].get("paper"):
+            res, paper = results[task]["default"], results[task]["paper"]
+            met = all(res[k] >= paper[k] for k in paper if k in res)
+            out[f"{task} at or above the paper"] = {"value": {k: res.get(k) for k in paper},
+                                                     "paper": paper, "met": met}
+    return out
+
+
+def _fig(res: dict, key: str) -> str:
+    return f"{res[key]:.3f}" if key in res else "-"
+
+
+def markdown(results: dict) -> str:
+    rows = ["| task | metric | paper | default | previous default | forest "
+            "| fit s (default / previous / forest) | default: pooling, epochs, runs |",
+            "|---|---|---|---|---|---|---|---|"]
+    for task, res in results["tasks"].items():
+        metric = "accuracy" if "accuracy" in res["default"] else "r2"
+        kids = [k for k in ("kid", "kid_top2") if k in res["default"]]
+        keys = [metric, *kids] if kids else [metric, "rmse"]
+        label = " / ".join({"accuracy": "accuracy", "r2": "R²", "kid": "KID", "kid_top2": "top-2 KID",
+                            "rmse": "RMSE"}[k] for k in keys)
+        paper = res.get("paper") or {}
+        cells = [" / ".join(_fig(res[m], k) for k in keys) for m in ("default", "previous", "forest")]
+        d = res["default"]
+        rows.append(f"| {task} | {label} | {' / '.join(_fig(paper, k) for k in keys) if paper else '-'} "
+                    f"| {cells[0]} | {cells[1]} | {cells[2]} | {d['fit_seconds']} / "
+                    f"{res['previous']['fit_seconds']} / {res['forest']['fit_seconds']} "
+                    f"| {d.get('pooling', '-')}, {d.get('epochs', '-')}, {d.get('runs', '-')} |")
+    lines = ["# The MIL engine: interactions, fit time, KID", "", protocol(__doc__), "",
+             *rows, "", "Targets:", ""]
+    for name, verdict in results["verdicts"].items():
+        lines.append(f"- {name}: {verdict['value']} ({'met' if verdict['met'] else 'MISSED'})")
+    anchor = results["milearn"]
+    lines += ["", f"milearn same-run anchor: {anchor.get('why') or anchor.get('note')}.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="300 bags, 800 molecules")
+    parser.add_argument("--tasks", default=",".join(TASKS),
+                        help="comma-separated subset of: " + ", ".join(TASKS))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    tasks = args.tasks.split(",")
+    started = time.perf_counter()
+    results = run(tasks, args.quick, args.seed)
+    full = not args.quick and tasks == TASKS
+    out = {"seed": args.seed, "quick": args.quick, "torch_threads": 1, "tasks": results,
+           "verdicts": verdicts(results), "milearn": milearn_anchor(args.seed),
+           "targets": TARGETS, "wall_seconds": round(time.perf_counter() - started, 1)}
+    print(save_run("engine", out, markdown, full))
+
+
+if __name__ == "__main__":
+    main()
