@@ -73,13 +73,19 @@ def train_network(
     patience: int = 10,
     instance_dropout: float = 0.0,
     lr_schedule: str = "constant",
+    tol: float = 0.0,
+    plateau_loss: float = math.inf,
     rng: np.random.RandomState,
     generator: torch.Generator,
 ) -> TrainingHistory:
     """Train ``network`` with AdamW on minibatches of bags; restore the best weights.
 
     With a validation set, the epoch of lowest validation loss wins and training stops after
-    ``patience`` epochs without improvement; without one, the lowest training loss wins.
+    ``patience`` epochs without improvement; without one, the lowest training loss wins. Once
+    the best loss is under ``plateau_loss`` (the run has learned something), an improvement
+    resets the patience only when it is larger than ``tol`` times the best loss: a run that
+    has converged stops instead of creeping down for many epochs. On the plateau every
+    improvement counts, so a run that has not yet found its rule is not cut short.
     """
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=weight_decay,
                                   fused=True)
@@ -114,13 +120,15 @@ def train_network(
                     _finite_loss(loss_fn(out, y_val).item(), epoch, "validation", val, learning_rate))
         current = history.val_loss[-1] if val is not None else history.train_loss[-1]
         if current < best_loss - 1e-7:
-            best_loss, waited, history.best_epoch = current, 0, epoch
+            significant = best_loss >= plateau_loss or current < best_loss * (1 - tol)
+            waited = 0 if significant else waited + 1
+            best_loss, history.best_epoch = current, epoch
             history.best_loss = current
             best_state = copy.deepcopy(network.state_dict())
         else:
             waited += 1
-            if val is not None and waited >= patience:
-                break
+        if val is not None and waited >= patience:
+            break
     if best_state is not None:
         network.load_state_dict(best_state)
     if not all(torch.isfinite(p).all() for p in network.parameters()):

@@ -118,7 +118,7 @@ def signed_contributions(estimator, bags) -> list[np.ndarray] | None:
         return [c[:, t] for c, t in zip(contributions, target)]
     if is_classifier(estimator):
         return probability_changes(estimator, bags) if _probabilistic(estimator) else None
-    if isinstance(estimator, MILRegressor) and estimator.pooling not in INSTANCE_POOLINGS:
+    if isinstance(estimator, MILRegressor) and estimator.pooling_ not in INSTANCE_POOLINGS:
         return None
     if not hasattr(estimator, "instance_contributions"):
         return None

@@ -66,7 +66,7 @@ def test_restarts_keep_the_run_of_lowest_validation_loss():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"lr_schedule": "linear"}, "lr_schedule"), ({"restarts": -1}, "restarts"),
+    ({"lr_schedule": "linear"}, "lr_schedule"), ({"restarts": -1}, "restarts"), ({"tol": 1.5}, "tol"),
     ({"pooling": "attentoin"}, "unknown pooling")])
 def test_bad_engine_settings_are_named(bad, message):
     X, y = type_bags(20, lambda a, b: a)
@@ -136,13 +136,14 @@ def test_auto_model_round_trips_and_older_files_load_with_their_training_setting
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-6)
 
     def as_before(config):  # a file written before lr_schedule, restarts and pooling_
-        for key in ("lr_schedule", "restarts"):
+        for key in ("lr_schedule", "restarts", "tol"):
             del config["params"][key]
         del config["fitted"]["pooling_"]
         config["params"]["pooling"] = model.pooling_
     _rewrite_config(path, as_before)
     old = MILClassifier.load(path)
-    assert (old.pooling_, old.lr_schedule, old.restarts) == (model.pooling_, "constant", 0)
+    assert (old.pooling_, old.lr_schedule, old.restarts, old.tol) == (
+        model.pooling_, "constant", 0, 0.0)
     np.testing.assert_allclose(old.predict_proba(X), model.predict_proba(X), atol=1e-6)
 
     # "auto" without the fitted choice is refused, as is a made-up pooling.
@@ -177,3 +178,17 @@ def test_auto_candidates_are_an_additive_then_an_interaction_pooling():
     X, y = type_bags(120, lambda a, b: a)
     reg = MILRegressor(pooling="auto", **SMALL).fit(X, y.astype(float))
     assert reg.pooling_ in AUTO_POOLINGS["regression"]
+
+
+def test_a_converged_run_stops_on_small_improvements_but_a_plateau_does_not():
+    X, y = type_bags(240, lambda a, b: a)
+    creeping = MILClassifier(pooling="attention", tol=0.0, max_epochs=60, **SMALL).fit(X, y)
+    converged = MILClassifier(pooling="attention", tol=0.5, max_epochs=60, **SMALL).fit(X, y)
+    assert converged.n_epochs_ < creeping.n_epochs_
+    assert (converged.predict(X) == y).mean() >= 0.95
+    # On the plateau (noise labels: never under a tenth of the constant loss) tol changes nothing.
+    rng = np.random.RandomState(0)
+    Xn, yn = [rng.randn(4, 3) for _ in range(80)], rng.randint(0, 2, 80)
+    a = MILClassifier(pooling="mean", tol=0.0, restarts=0, **SMALL).fit(Xn, yn)
+    b = MILClassifier(pooling="mean", tol=0.5, restarts=0, **SMALL).fit(Xn, yn)
+    assert a.n_epochs_ == b.n_epochs_

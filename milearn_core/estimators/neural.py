@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -64,6 +66,7 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         device: str = "cpu",
         lr_schedule: str = "constant",
         restarts: int = 0,
+        tol: float = 0.0,
     ):
         self.pooling = pooling
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -82,6 +85,7 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         self.device = device
         self.lr_schedule = lr_schedule
         self.restarts = restarts
+        self.tol = tol
 
     _task: str | None = None  # "regression" or "classification": how targets are checked
 
@@ -97,6 +101,8 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
             raise ValueError("dropout and instance_dropout must lie in [0, 1)")
         if self.batch_size < 1 or self.max_epochs < 1:
             raise ValueError("batch_size and max_epochs must be positive")
+        if not 0 <= self.tol < 1:
+            raise ValueError(f"tol must lie in [0, 1), got {self.tol!r}")
         if self.early_stopping and not 0 < self.validation_fraction < 1:
             raise ValueError("validation_fraction must lie in (0, 1) when early_stopping=True")
         if self.pooling != "auto" and self.pooling not in pooling_names():
@@ -143,8 +149,11 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         y_val = None if val_ids is None else targets[torch.as_tensor(val_ids, device=device)]
         constant = None if val is None else self._constant_loss(y_train, y_val)
         runs = []  # (best validation loss, network, history, pooling)
-        for pooling in AUTO_POOLINGS[self._task] if self.pooling == "auto" else (self.pooling,):
-            for _ in range(self.restarts + 1):
+        candidates = AUTO_POOLINGS[self._task] if self.pooling == "auto" else (self.pooling,)
+        for k, pooling in enumerate(candidates):
+            # Restarts go to the last candidate: under "auto", an additive pooling that learned
+            # nothing makes way for the interaction pooling rather than trying again.
+            for _ in range(self.restarts + 1 if k == len(candidates) - 1 else 1):
                 run_seed = seed if not runs else int(
                     np.random.RandomState([seed, len(runs)]).randint(np.iinfo(np.int32).max))
                 with torch.random.fork_rng(devices=fork_devices):
@@ -156,7 +165,9 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
                         learning_rate=self.learning_rate, weight_decay=self.weight_decay,
                         batch_size=self.batch_size, max_epochs=self.max_epochs,
                         patience=self.patience, instance_dropout=self.instance_dropout,
-                        lr_schedule=self.lr_schedule, rng=np.random.RandomState(run_seed),
+                        lr_schedule=self.lr_schedule, tol=self.tol,
+                        plateau_loss=math.inf if constant is None else _FITS * constant,
+                        rng=np.random.RandomState(run_seed),
                         generator=torch.Generator().manual_seed(run_seed),
                     )
                 runs.append((history.best_loss, network, history, pooling))
@@ -258,10 +269,18 @@ class MILRegressor(RegressorMixin, _BaseMILNetwork):
     device : {"cpu", "cuda", "auto"}
     lr_schedule : {"onecycle", "cosine", "constant"}, default="onecycle"
         Learning rate over the ``max_epochs`` (:func:`milearn_core.training.make_schedule`).
-    restarts : int, default=2
+    restarts : int, default=3
         A run whose best validation loss is not under 90 % of a constant prediction's (it
         learned next to nothing, e.g. stuck on the plateau of an XOR rule) is trained again
         from another seed, up to ``restarts`` times; the run of lowest validation loss is kept.
+        Under ``"auto"`` the restarts go to the last candidate.
+    tol : float, default=0.0
+        Once the validation loss is under a tenth of a constant prediction's (the model fits),
+        an epoch resets the patience only when it improves the best loss by more than this
+        share: a converged run stops instead of creeping down to ``max_epochs``. Before that
+        every improvement counts (a run on a plateau is not cut short). The classifier's
+        default is 0.05; for regression it cost accuracy (conformer solubility R² 0.853
+        against 0.895 without it).
 
     Attributes
     ----------
@@ -281,11 +300,11 @@ class MILRegressor(RegressorMixin, _BaseMILNetwork):
                  activation="relu", dropout=0.0, instance_dropout=0.0, learning_rate=1e-2,
                  weight_decay=1e-4, batch_size=32, max_epochs=60, early_stopping=True,
                  validation_fraction=0.1, patience=10, pooling_kwargs=None, random_state=None,
-                 device="cpu", lr_schedule="onecycle", restarts=2):
+                 device="cpu", lr_schedule="onecycle", restarts=3, tol=0.0):
         super().__init__(pooling, hidden_layer_sizes, activation, dropout, instance_dropout,
                          learning_rate, weight_decay, batch_size, max_epochs, early_stopping,
                          validation_fraction, patience, pooling_kwargs, random_state, device,
-                         lr_schedule, restarts)
+                         lr_schedule, restarts, tol)
 
     def _encode_targets(self, y):
         y = np.asarray(y, dtype=np.float64)
@@ -369,7 +388,7 @@ class MILClassifier(ClassifierMixin, _BaseMILNetwork):
     Parameters are those of :class:`MILRegressor` plus ``class_weight`` (None or
     ``"balanced"``), with other defaults: ``pooling="auto"`` (``"attention"``, then
     ``"self_attention"`` when attention leaves the validation loss over a tenth of a constant
-    prediction's: AND / XOR rules) and ``learning_rate=3e-3``.
+    prediction's: AND / XOR rules), ``learning_rate=3e-3`` and ``tol=0.05``.
 
     Attributes
     ----------
@@ -384,11 +403,11 @@ class MILClassifier(ClassifierMixin, _BaseMILNetwork):
                  weight_decay=1e-4, batch_size=32, max_epochs=60, early_stopping=True,
                  validation_fraction=0.1, patience=10, pooling_kwargs=None, random_state=None,
                  device="cpu", class_weight: str | None = None, lr_schedule="onecycle",
-                 restarts=2):
+                 restarts=3, tol=0.05):
         super().__init__(pooling, hidden_layer_sizes, activation, dropout, instance_dropout,
                          learning_rate, weight_decay, batch_size, max_epochs, early_stopping,
                          validation_fraction, patience, pooling_kwargs, random_state, device,
-                         lr_schedule, restarts)
+                         lr_schedule, restarts, tol)
         self.class_weight = class_weight
 
     def _encode_targets(self, y):

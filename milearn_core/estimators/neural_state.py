@@ -21,7 +21,7 @@ _POOLING_KWARGS = {"attention_dim": (1, _MAX_WIDTH), "n_heads": (1, 1024),
 
 # Parameters added after model files were first written, with the value that reproduces how
 # an older file's network was trained.
-_ADDED_PARAMS = {"lr_schedule": "constant", "restarts": 0}
+_ADDED_PARAMS = {"lr_schedule": "constant", "restarts": 0, "tol": 0.0}
 
 
 def check_params(cls: type, params) -> dict:
@@ -53,7 +53,7 @@ def check_params(cls: type, params) -> dict:
             else:
                 check_int(value, key, *_POOLING_KWARGS[key])
     for key in ("dropout", "instance_dropout", "learning_rate", "weight_decay",
-                "validation_fraction"):
+                "validation_fraction", "tol"):
         check_number(params[key], key)
     if params["lr_schedule"] not in LR_SCHEDULES:
         raise StateError(f"unknown lr_schedule {params['lr_schedule']!r}")
