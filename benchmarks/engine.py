@@ -5,7 +5,7 @@ one torch thread, all models in the same run:
 
 - ``default``: ``MILClassifier()`` / ``MILRegressor()`` as they are now (classifier:
   ``pooling="auto"``, attention then self-attention when attention leaves the validation loss
-  high, and a 5 % tolerance on improvements once the model fits; both: one-cycle learning
+  high, and a 10 % tolerance on improvements once the model fits; both: one-cycle learning
   rate, 60 epochs at most, patience 10, up to 3 restarts of a run that learned nothing). The
   rows of one run; ``--merge`` reruns rows into it (listed under "rerun"). A one-epoch fit
   first pays
@@ -27,8 +27,8 @@ protein pairs); mean digit: Spearman correlation of the weights with the digits;
 the top fragment has the largest |contribution|.
 
 milearn's published figures stand next to the four tasks the paper has. milearn 1.0.6 itself
-is an optional same-run anchor: it is used where it imports (it is not on this machine's
-package index); otherwise its earlier measured time to 0.98 on digit OR (2.7 s) is the mark.
+is not run: it is not on this machine's package index, so no same-run anchor could be written
+and checked; its earlier measured time to 0.98 on digit OR (2.7 s, our run of it) is the mark.
 
 Targets (issue 24): AND, XOR and decoy PPI >= 0.95 accuracy, top-2 KID >= 0.90 on AND; the
 paper's rows at or above the paper; digit OR and digit-mean fits <= 1/3 of the previous
@@ -156,13 +156,15 @@ def search_xor(n: int, seed: int, log=print) -> dict:
 
 
 def milearn_anchor(seed: int) -> dict:
-    """milearn 1.0.6 on digit OR in this run, where it imports; else why not."""
+    """Where milearn 1.0.6 stands in this run: not driven here (see the module docstring)."""
     try:
         import milearn  # noqa: F401
+        found = "it imports here"
     except ImportError:
-        return {"available": False, "why": "milearn is not installed (not on this machine's "
-                "package index)", "earlier_or_seconds_to_0.98": MILEARN_OR_SECONDS}
-    return {"available": True, "note": "installed, but no adapter is written for its API yet"}
+        found = "it is not installed (not on this machine's package index)"
+    return {"available": False, "why": f"this benchmark does not run milearn 1.0.6: {found}; "
+            "its earlier time to 0.98 on digit OR is the mark",
+            "earlier_or_seconds_to_0.98": MILEARN_OR_SECONDS}
 
 
 def run(tasks: list[str], quick: bool, seed: int, log=print) -> dict:
