@@ -434,9 +434,12 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-# Seconds per molecule of one fit, measured on this project's 2-core machine (README): the
-# attention network on fragment bags (2651 molecules: 345 s) and on conformer bags.
-_NETWORK_SECONDS = {"brics": 0.13, "recap": 0.13, "conformers": 0.6}
+# Seconds per molecule, measured on this project's 2-core machine with the network defaults of
+# 2026-12-05: one network fit on fragment bags, bagging included (CHEMBL204_Ki, 2754 molecules:
+# 33 s); on conformer bags, the network fit alone (solubility: 7 s for 1282), and making the
+# conformer bags (10 conformers a molecule: 219 s), done once for all folds (conformer_cache).
+_NETWORK_SECONDS = {"brics": 0.012, "recap": 0.012, "conformers": 0.006}
+_CONFORMER_SECONDS = 0.17
 
 
 def expected_time_note(model, n_molecules: int, folds: int) -> str | None:
@@ -444,8 +447,11 @@ def expected_time_note(model, n_molecules: int, folds: int) -> str | None:
     from milearn_core import MILClassifier, MILRegressor
 
     fits = 1 + (folds if folds > 1 else 0)
+    bag_type = model.bagger.bag_type if model.bagger is not None else "brics"
+    # Work shared by every fit: the conformer embedding (conformer_cache).
+    once = _CONFORMER_SECONDS * n_molecules if bag_type == "conformers" else 0.0
     if isinstance(model.estimator, (MILClassifier, MILRegressor)):
-        seconds = _NETWORK_SECONDS.get(model.bagger.bag_type, 0.13) * n_molecules
+        seconds = _NETWORK_SECONDS.get(bag_type, 0.012) * n_molecules
         kind = "a neural network"
         if model.uncertainty == "cv":  # intervals: 5 out-of-fold refits (smaller sets)
             fits += 4
@@ -456,14 +462,20 @@ def expected_time_note(model, n_molecules: int, folds: int) -> str | None:
         seconds = (120.0 * (n_molecules / 16_000) ** 2 if n_molecules <= limit
                    else 3e-3 * n_molecules)
         kind = "the kernel model"
-    if seconds * fits < 60:
+    if once + seconds * fits < 60:
         return None
     parts = ([f"{folds} folds"] if folds > 1 else []) + ["the final model"]
     if fits > 1 + (folds if folds > 1 else 0):
         parts.append("about 4 for its intervals (5 out-of-fold refits)")
     folds_text = (f" ({fits} fits: {', '.join(parts[:-1])} and {parts[-1]})" if fits > 1 else "")
-    return (f"note: {kind} on {n_molecules} molecules takes about {seconds / 60:.0f} min per fit on "
-            f"2 cores{folds_text}; expect about {seconds * fits / 60:.0f} min in all")
+    embed_text = (f"; making the conformers takes {_minutes(once)}, once for all fits"
+                  if once else "")
+    return (f"note: {kind} on {n_molecules} molecules takes {_minutes(seconds)} per fit on "
+            f"2 cores{folds_text}{embed_text}; expect {_minutes(once + seconds * fits)} in all")
+
+
+def _minutes(seconds: float) -> str:
+    return "under a minute" if seconds < 60 else f"about {seconds / 60:.0f} min"
 
 
 def _training_path(args) -> str | None:

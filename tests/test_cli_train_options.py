@@ -92,12 +92,13 @@ def test_oof_needs_cross_validation_and_another_file(tmp_path, table, capsys):
 
 
 def test_slow_fits_are_announced_and_quick_ones_are_not():
-    from milearn_core import BagKernelRegressor, MILClassifier
+    from milearn_core import BagKernelRegressor, MILClassifier, MILRegressor
     from qsarmil.featurize import MoleculeBagger
 
     network = QSARModel(bagger=MoleculeBagger(), estimator=MILClassifier(), uncertainty="cv")
     note = expected_time_note(network, 2651, folds=5)
-    assert note.startswith("note: a neural network on 2651 molecules takes about 6 min per fit")
+    assert note.startswith("note: a neural network on 2651 molecules takes under a minute per fit")
+    assert note.endswith("expect about 5 min in all")
     assert "10 fits: 5 folds, the final model and about 4 for its intervals" in note
     plain = QSARModel(bagger=MoleculeBagger(), estimator=MILClassifier())  # "auto": no refits
     assert "6 fits: 5 folds and the final model" in expected_time_note(plain, 2651, folds=5)
@@ -108,6 +109,11 @@ def test_slow_fits_are_announced_and_quick_ones_are_not():
     assert "100000 molecules takes about 5 min per fit" in expected_time_note(kernel, 100_000, folds=0)
     exact = QSARModel(bagger=MoleculeBagger(), estimator=BagKernelRegressor(exact_limit=None))
     assert "takes about 78 min per fit" in expected_time_note(exact, 100_000, folds=0)
+    # conformers are embedded once for the folds and the final fit (conformer_cache)
+    conformers = QSARModel(bagger=MoleculeBagger(bag_type="conformers"), estimator=MILRegressor())
+    note = expected_time_note(conformers, 2000, folds=5)
+    assert "making the conformers takes about 6 min, once for all fits" in note
+    assert note.endswith("expect about 7 min in all")
 
 
 def test_bundled_sets_carry_their_target_and_units():
