@@ -91,7 +91,7 @@ def train_network(
                                   fused=True)
     scheduler = make_schedule(optimizer, lr_schedule, max_epochs * math.ceil(train.n_bags / batch_size))
     history = TrainingHistory()
-    best_loss, best_state, waited = float("inf"), None, 0
+    best_state, waited = None, 0
     start = time.perf_counter()
     device = y_train.device
     for epoch in range(max_epochs):
@@ -119,11 +119,11 @@ def train_network(
                 history.val_loss.append(
                     _finite_loss(loss_fn(out, y_val).item(), epoch, "validation", val, learning_rate))
         current = history.val_loss[-1] if val is not None else history.train_loss[-1]
-        if current < best_loss - 1e-7:
-            significant = best_loss >= plateau_loss or current < best_loss * (1 - tol)
+        best = history.best_loss
+        if current < best - 1e-7:
+            significant = best >= plateau_loss or current < best * (1 - tol)
             waited = 0 if significant else waited + 1
-            best_loss, history.best_epoch = current, epoch
-            history.best_loss = current
+            history.best_loss, history.best_epoch = current, epoch
             best_state = copy.deepcopy(network.state_dict())
         else:
             waited += 1

@@ -40,8 +40,9 @@ AUTO_POOLINGS = {"regression": ("instance_mean", "self_attention"),
 _MIXING_POOLINGS = {"self_attention"}
 
 
-def _loss_of(run: tuple) -> float:
-    return run[0]
+def _best_run(runs: list[tuple]) -> tuple:
+    """The (network, history, pooling) of lowest best validation loss."""
+    return min(runs, key=lambda run: run[1].best_loss)
 
 
 class _BaseMILNetwork(PersistMixin, BaseEstimator):
@@ -148,7 +149,8 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
         y_train = targets[torch.as_tensor(ids, device=device)]
         y_val = None if val_ids is None else targets[torch.as_tensor(val_ids, device=device)]
         constant = None if val is None else self._constant_loss(y_train, y_val)
-        runs = []  # (best validation loss, network, history, pooling)
+        runs = []  # (network, history, pooling)
+        on_device = None  # the bags on the device, made once: every candidate shares the encoder
         candidates = AUTO_POOLINGS[self._task] if self.pooling == "auto" else (self.pooling,)
         for k, pooling in enumerate(candidates):
             # Restarts go to the last candidate: under "auto", an additive pooling that learned
@@ -159,9 +161,11 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
                 with torch.random.fork_rng(devices=fork_devices):
                     torch.manual_seed(run_seed)
                     network = self._build_network(pooling).to(device)
+                    if on_device is None:
+                        on_device = (self._device_bags(train, network),
+                                     None if val is None else self._device_bags(val, network))
                     history = train_network(
-                        network, self._device_bags(train, network), y_train, self._loss,
-                        val=None if val is None else self._device_bags(val, network), y_val=y_val,
+                        network, on_device[0], y_train, self._loss, val=on_device[1], y_val=y_val,
                         learning_rate=self.learning_rate, weight_decay=self.weight_decay,
                         batch_size=self.batch_size, max_epochs=self.max_epochs,
                         patience=self.patience, instance_dropout=self.instance_dropout,
@@ -170,12 +174,12 @@ class _BaseMILNetwork(PersistMixin, BaseEstimator):
                         rng=np.random.RandomState(run_seed),
                         generator=torch.Generator().manual_seed(run_seed),
                     )
-                runs.append((history.best_loss, network, history, pooling))
+                runs.append((network, history, pooling))
                 if constant is None or history.best_loss < _LEARNED * constant:
                     break
-            if constant is None or min(runs, key=_loss_of)[0] <= _FITS * constant:
+            if constant is None or _best_run(runs)[1].best_loss <= _FITS * constant:
                 break
-        _, self.network_, self.history_, self.pooling_ = min(runs, key=_loss_of)
+        self.network_, self.history_, self.pooling_ = _best_run(runs)
         self.n_runs_ = len(runs)
         self.n_epochs_ = self.history_.n_epochs
         return self

@@ -29,7 +29,7 @@ def check_params(cls: type, params) -> dict:
     if not isinstance(params, dict):
         raise StateError("params is not a JSON object")
     names = set(cls._get_param_names())
-    params = {**_ADDED_PARAMS, **params} if isinstance(params, dict) else params
+    params = {**_ADDED_PARAMS, **params}
     exact_keys(params, names, "params")
     params = dict(params)
     params.pop("device")
