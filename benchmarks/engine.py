@@ -46,11 +46,11 @@ from datetime import date
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
+from sklearn.metrics import accuracy_score
 
 from benchmarks._common import RESULTS, protocol, save_run
-from benchmarks.paper import PAPER, PPI_VARIANTS, baseline, logp_bags, split
-from milearn_core import MILClassifier, MILRegressor, instance_weights, kid_accuracy, kid_spearman
+from benchmarks.paper import PAPER, PPI_VARIANTS, baseline, logp_bags, score_bags, split
+from milearn_core import MILClassifier, MILRegressor
 from milearn_core.datasets import MILDataset, make_digit_bags, make_ppi_bags
 
 PREVIOUS = dict(learning_rate=1e-3, max_epochs=200, patience=20, lr_schedule="constant",
@@ -72,39 +72,12 @@ def _models(kind: str, seed: int) -> dict:
             "forest": baseline("regression", seed, 1)}
 
 
-def score(model, train: MILDataset, test: MILDataset, kind: str, kid: str, top2: bool) -> dict:
-    """Fit ``model``; accuracy or R², KID and the fit's seconds, epochs and chosen pooling."""
-    start = time.perf_counter()
-    model.fit(train.bags, train.y)
-    seconds = time.perf_counter() - start
-    pred = model.predict(test.bags)
-    weights = instance_weights(model, test.bags)
-    out: dict = {"fit_seconds": round(seconds, 2)}
-    if hasattr(model, "n_epochs_"):
-        out.update(epochs=int(model.n_epochs_), runs=int(model.n_runs_), pooling=model.pooling_)
-    if kind == "classification":
-        positive = np.flatnonzero(test.y == 1)
-        out["accuracy"] = float(accuracy_score(test.y, pred))
-        out["kid"] = float(kid_accuracy(weights, test.key_instances, bags=positive))
-        if top2:
-            out["kid_top2"] = float(kid_accuracy(weights, test.key_instances, top_k=2, bags=positive))
-    elif kid == "spearman":
-        out["r2"] = float(r2_score(test.y, pred))
-        out["kid"] = float(kid_spearman(weights, test.instance_values))
-    else:
-        out["r2"] = float(r2_score(test.y, pred))
-        out["rmse"] = float(np.sqrt(mean_squared_error(test.y, pred)))
-        if kid == "keys":
-            out["kid"] = float(kid_accuracy(weights, test.key_instances))
-    return out
-
-
-def bag_task(train: MILDataset, test: MILDataset, kind: str, seed: int, kid: str = "keys",
+def bag_task(train: MILDataset, test: MILDataset, kind: str, seed: int, kid: str | None = "keys",
              top2: bool = False, log=print, name: str = "") -> dict:
     """Every model of :func:`_models` on one split."""
     result = {"train": len(train.y), "test": len(test.y)}
     for label, model in _models(kind, seed).items():
-        result[label] = score(model, train, test, kind, kid, top2)
+        result[label] = score_bags(model, train, test, kind, kid, top2, decimals=2)
         log(f"  {name} {label}: {result[label]}")
     return result
 
@@ -181,8 +154,9 @@ def run(tasks: list[str], quick: bool, seed: int, log=print) -> dict:
                 res["other_seeds"] = {}
                 for other in range(seed + 1, seed + (2 if quick else 4)):
                     tr, te = digit_split(task, n, other)
-                    res["other_seeds"][other] = score(MILClassifier(random_state=other), tr, te,
-                                                      kind, "keys", task == "and")
+                    res["other_seeds"][other] = score_bags(
+                        MILClassifier(random_state=other), tr, te, kind, top2=task == "and",
+                        decimals=2)
                     log(f"  {task} default, seed {other}: {res['other_seeds'][other]}")
         elif task.startswith("ppi"):
             setting = PPI_VARIANTS[task[5:]] if task != "ppi" else {}
@@ -195,8 +169,9 @@ def run(tasks: list[str], quick: bool, seed: int, log=print) -> dict:
             train, test = logp_bags(800 if quick else 3000)
             res = bag_task(train, test, "regression", seed, log=log, name=task)
             # The target is a sum over fragments: the one argument that says so.
-            res["instance_sum"] = score(MILRegressor(pooling="instance_sum", random_state=seed),
-                                        train, test, "regression", "keys", False)
+            res["instance_sum"] = score_bags(
+                MILRegressor(pooling="instance_sum", random_state=seed), train, test,
+                "regression", decimals=2)
             log(f"  {task} instance_sum: {res['instance_sum']}")
         elif task == "conformer_solubility":
             train, test, bag_seconds = conformer_solubility(seed, quick)
@@ -208,7 +183,7 @@ def run(tasks: list[str], quick: bool, seed: int, log=print) -> dict:
                 "previous": MILRegressor(pooling="attention", random_state=seed, **PREVIOUS),
                 "forest": baseline("regression", seed, 1)}
             for label, model in models.items():
-                res[label] = score(model, train, test, "regression", "none", False)
+                res[label] = score_bags(model, train, test, "regression", None, decimals=2)
                 log(f"  {task} {label}: {res[label]}")
         else:
             raise ValueError(f"unknown task {task!r}")

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.svm import SVR
 
@@ -77,39 +77,55 @@ def split(data: MILDataset, seed: int) -> tuple[MILDataset, MILDataset]:
     return data.subset(train), data.subset(test)
 
 
-def score_bags(model, train: MILDataset, test: MILDataset, task: str, kid: str = "keys") -> dict:
-    """Fit ``model`` on ``train``; test-set accuracy or R², KID and fit seconds.
+def score_bags(model, train: MILDataset, test: MILDataset, task: str, kid: str | None = "keys",
+               top2: bool = False, decimals: int = 1) -> dict:
+    """Fit ``model`` on ``train``; test-set accuracy or R² (and RMSE), KID and fit seconds.
 
     Parameters
     ----------
     model : MIL estimator
     train, test : MILDataset
     task : {"classification", "regression"}
-        Accuracy (classification) or R² (regression).
-    kid : {"keys", "spearman"}
+        Accuracy (classification) or R² and RMSE (regression).
+    kid : {"keys", "spearman"} or None
         ``"keys"``: :func:`kid_accuracy`, over the positive test bags for classification and
         over every test bag for regression. ``"spearman"``: :func:`kid_spearman` of the weights
-        against ``instance_values``.
+        against ``instance_values``. None: no KID (no known key instances).
+    top2 : bool
+        Also ``kid_top2``: the two top-weighted instances are both key instances (rules that
+        need two).
+    decimals : int
+        Of ``fit_seconds``.
 
     Returns
     -------
     dict
-        ``accuracy`` or ``r2``, ``kid``, ``fit_seconds``.
+        ``accuracy`` or ``r2`` and ``rmse``, ``kid`` (and ``kid_top2``), ``fit_seconds``; for
+        networks also ``epochs``, ``runs`` and the fitted ``pooling``.
     """
     start = time.perf_counter()
     model.fit(train.bags, train.y)
     seconds = time.perf_counter() - start
     pred = model.predict(test.bags)
-    weights = instance_weights(model, test.bags)
-    if kid == "spearman":
-        kid_score = kid_spearman(weights, test.instance_values)
+    if task == "classification":
+        out = {"accuracy": float(accuracy_score(test.y, pred))}
     else:
-        bags = np.flatnonzero(test.y == 1) if task == "classification" else None
-        kid_score = kid_accuracy(weights, test.key_instances, bags=bags)
-    metric = {"accuracy": float(accuracy_score(test.y, pred))} if task == "classification" \
-        else {"r2": float(r2_score(test.y, pred))}
-    chosen = {"pooling": model.pooling_} if hasattr(model, "pooling_") else {}
-    return {**metric, "kid": float(kid_score), "fit_seconds": round(seconds, 1), **chosen}
+        out = {"r2": float(r2_score(test.y, pred)),
+               "rmse": float(np.sqrt(mean_squared_error(test.y, pred)))}
+    if kid is not None:
+        weights = instance_weights(model, test.bags)
+        if kid == "spearman":
+            out["kid"] = float(kid_spearman(weights, test.instance_values))
+        else:
+            bags = np.flatnonzero(test.y == 1) if task == "classification" else None
+            out["kid"] = float(kid_accuracy(weights, test.key_instances, bags=bags))
+            if top2:
+                out["kid_top2"] = float(kid_accuracy(weights, test.key_instances, top_k=2,
+                                                     bags=bags))
+    out["fit_seconds"] = round(seconds, decimals)
+    if hasattr(model, "n_runs_"):
+        out.update(epochs=int(model.n_epochs_), runs=int(model.n_runs_), pooling=model.pooling_)
+    return out
 
 
 def baseline(task: str, seed: int, n_jobs: int) -> BagWrapper:
