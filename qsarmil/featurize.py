@@ -64,7 +64,8 @@ def conformer_cache() -> Iterator[None]:
 
     Conformer generation is the costly step (tens of ms a molecule, against a few for
     fragments); fragment bags and RDKit Mol inputs are not cached. The cache lives in this
-    process and is dropped when the block ends.
+    process and is dropped when the block ends. ``qsarmil train`` opens one around its folds;
+    wrap your own ``cross_val_score`` of a conformer ``QSARModel`` in it the same way.
     """
     token = _CONFORMER_CACHE.set({})
     try:
