@@ -217,8 +217,7 @@ def run_set(name: str) -> dict:
         index = {k: n for n, k in enumerate(needed)}
         remap = lambda values: {k: values[index[k]] for k in needed}  # noqa: E731
         predictions = {"ours": remap(p_ours), "rf": remap(p_rf), "svr": remap(p_svr)}
-        attributions = {"ours_atoms": remap(a_ours["ours_atoms"]),
-                        "ours_fragments": remap(a_ours["ours_fragments"]),
+        attributions = {**{m: remap(v) for m, v in a_ours.items()},
                         "rf_masking": remap(a_rf), "svr_masking": remap(a_svr)}
     scored = score_pairs(pairs, smiles, y, predictions, attributions) if pairs else {}
     result["n_scored"] = len(next(iter(scored.values()))["direction"]) if scored else 0

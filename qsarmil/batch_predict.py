@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from .batch_pairs import PairScoring, check_pair_options, pair_source
 from .cli_errors import CommandError
 from .columns import (
     EXPLAIN_COLUMNS,
@@ -506,19 +507,28 @@ def predict(args) -> None:
         raise CommandError("--pictures needs an .xlsx output")
     if args.scheduler and (args.explain or pictures):
         raise CommandError("--explain runs in this process, not on a Dask cluster; drop --scheduler")
+    pairs = getattr(args, "pairs", None) is not None or getattr(args, "measured", None) is not None
+    if pairs:
+        check_pair_options(args, kind)
     with open_table(args.input, limits) as table:
-        source = _source(table, args.smiles_column, args.id_column, args.input)
-        model = _load_model(args.model)
-        _configure(model, args.n_jobs)
-        scoring = Scoring(model, _classes(model), explain=args.explain or pictures,
-                          pictures=args.max_pictures if pictures else 0, sdf_out=kind == ".sdf",
-                          xlsx_out=kind == ".xlsx",
-                          n_jobs=args.n_jobs, scheduler=args.scheduler, model_path=args.model,
-                          passed=_passed_columns(model), level=_interval_level(args, model))
+        if pairs:
+            source = pair_source(table, args, args.input)
+            model = _load_model(args.model)
+            _configure(model, 1)
+            scoring = PairScoring(model, xlsx_out=kind == ".xlsx")
+        else:
+            source = _source(table, args.smiles_column, args.id_column, args.input)
+            model = _load_model(args.model)
+            _configure(model, args.n_jobs)
+            scoring = Scoring(model, _classes(model), explain=args.explain or pictures,
+                              pictures=args.max_pictures if pictures else 0,
+                              sdf_out=kind == ".sdf", xlsx_out=kind == ".xlsx",
+                              n_jobs=args.n_jobs, scheduler=args.scheduler, model_path=args.model,
+                              passed=_passed_columns(model), level=_interval_level(args, model))
         names = added_columns(table.header, scoring.columns())
         header = [*table.header, *names]
         tally = Tally()
-        size = _EXPLAIN_CHUNK if scoring.explain else _CHUNK
+        size = _EXPLAIN_CHUNK if scoring.explain or pairs else _CHUNK
         records = _records(scoring, _blocks(table.rows, source, size), source, tally)
         n = write_table(output, header, _progress(records, args.quiet, "scoring"),
                         picture_column=names[-1] if pictures else None,

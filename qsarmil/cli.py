@@ -142,6 +142,15 @@ def _predict_parser(sub) -> None:
     p.add_argument("--interval", type=float, metavar="LEVEL",
                    help="level of the prediction intervals (regression) or conformal class sets "
                         "(classification), e.g. 0.8; default: the model's (0.9)")
+    p.add_argument("--pairs", nargs=2, metavar=("SMILES_A", "SMILES_B"),
+                   help="each row is a pair of analogues in these two SMILES columns: adds "
+                   "prediction_a, prediction_b, predicted_difference (a - b), changed_part and "
+                   "context_part (its exact split over the atoms outside and inside the common "
+                   "substructure), measured_difference, common_atoms, changed_atoms_a/_b "
+                   "(atom indices), atom_level, status and error; regression models only, "
+                   "CSV/TSV/XLSX output, scored in this process")
+    p.add_argument("--measured", nargs=2, metavar=("VALUE_A", "VALUE_B"),
+                   help="with --pairs: the two measured-value columns (for measured_difference)")
     p.add_argument("--n-jobs", type=int, default=1, help="processes for scoring (-1: every core)")
     p.add_argument("--scheduler", help="score on a Dask cluster: its address (tcp://host:8786)")
     p.add_argument("--escape-formulas", action="store_true",

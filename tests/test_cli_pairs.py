@@ -1,0 +1,79 @@
+"""``qsarmil predict --pairs``: one analogue pair per row, every row back with the split of its
+predicted difference, bad rows failed alone with the reason."""
+
+import pytest
+from cli_support import read_csv, run, write_csv
+from openpyxl import load_workbook
+
+from qsarmil.batch_pairs import PAIR_COLUMNS
+from qsarmil.model import QSARModel
+
+ROWS = [["id", "a", "b", "ya", "yb"],
+        ["p1", "Cc1ccc(O)cc1", "Oc1ccccc1", "-0.62", "0.0"],
+        ["p2", "CCO", "not a smiles", "1", "2"],
+        ["p3", "CCCO", "CCO", "abc", "1"],
+        ["p4", "CCCCO", "CCO", "", "NA"],
+        ["00042", "c1ccccc1Cl", "c1ccccc1", "1e5", "-2.0"]]
+
+
+def test_pairs_come_back_row_for_row_with_the_split(tmp_path, small_model_dir, capsys):
+    write_csv(tmp_path / "pairs.csv", ROWS)
+    out = tmp_path / "out.csv"
+    assert run("predict", small_model_dir, tmp_path / "pairs.csv", "-o", out,
+               "--pairs", "a", "b", "--measured", "ya", "yb", "--id-col", "id") == 0
+    written = read_csv(out)
+    assert written[0] == ROWS[0] + PAIR_COLUMNS
+    assert [r[:5] for r in written[1:]] == ROWS[1:]  # every row, every cell as written
+    rows = [dict(zip(written[0], r)) for r in written[1:]]
+    assert [r["status"] for r in rows] == ["ok", "failed", "failed", "ok", "ok"]
+    assert "not a smiles" in rows[1]["error"]
+    assert rows[2]["error"] == "column 'ya': 'abc' is not a finite number"
+    model = QSARModel.load(small_model_dir)
+    for row, measured in ((rows[0], (-0.62, 0.0)), (rows[3], (None, None)), (rows[4], (1e5, -2.0))):
+        pair = model.compare(row["a"], row["b"], *measured)
+        assert float(row["predicted_difference"]) == pytest.approx(pair.predicted_difference)
+        assert float(row["changed_part"]) + float(row["context_part"]) == pytest.approx(
+            float(row["predicted_difference"]))
+        assert float(row["changed_part"]) == pytest.approx(pair.changed_part)
+        assert row["changed_atoms_a"] == ",".join(map(str, pair.changed_a))
+    assert float(rows[0]["measured_difference"]) == pytest.approx(-0.62)
+    assert rows[3]["measured_difference"] == ""  # not measured: no difference
+    assert rows[4]["changed_atoms_a"] == "6"  # the chlorine
+    summary = capsys.readouterr().out
+    assert "wrote 5 rows" in summary and "2 failed" in summary and "(id p2)" in summary
+
+
+def test_pairs_write_xlsx(tmp_path, small_model_dir):
+    write_csv(tmp_path / "pairs.csv", ROWS[:2])
+    out = tmp_path / "out.xlsx"
+    assert run("predict", small_model_dir, tmp_path / "pairs.csv", "-o", out, "--pairs", "a", "b") == 0
+    sheet = load_workbook(out).active
+    header = [c.value for c in next(sheet.iter_rows())]
+    assert header == ROWS[0] + PAIR_COLUMNS and sheet.max_row == 2
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["-o", "out.sdf", "--pairs", "a", "b"], "give a .csv, .tsv or .xlsx output"),
+    (["-o", "out.csv", "--pairs", "a", "b", "--explain"], "does not combine with --explain"),
+    (["-o", "out.csv", "--pairs", "a", "b", "--interval", "0.8"], "does not combine with --interval"),
+    (["-o", "out.csv", "--measured", "ya", "yb"], "give --pairs too"),
+    (["-o", "out.csv", "--pairs", "a", "x"], "no column 'x'"),
+    (["-o", "out.csv", "--pairs", "a", "A"], "same column twice"),
+])
+def test_pair_options_are_checked(tmp_path, small_model_dir, capsys, extra, message):
+    write_csv(tmp_path / "pairs.csv", ROWS)
+    extra = [str(tmp_path / e) if e.startswith("out.") else e for e in extra]
+    assert run("predict", small_model_dir, tmp_path / "pairs.csv", *extra) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.glob("out.*"))
+
+
+def test_pairs_refuse_a_classifier(tmp_path, capsys):
+    from qsarmil.data import load_dataset
+
+    data = load_dataset("solubility").iloc[:30]
+    path = tmp_path / "clf"
+    QSARModel(uncertainty=None).fit(data.smiles, (data.target > data.target.median()).astype(int)).save(path)
+    write_csv(tmp_path / "pairs.csv", ROWS)
+    assert run("predict", path, tmp_path / "pairs.csv", "-o", tmp_path / "o.csv", "--pairs", "a", "b") == 2
+    assert "needs a regression model" in capsys.readouterr().err
