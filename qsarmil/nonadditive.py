@@ -130,7 +130,7 @@ def make_nonadditive_task(name: str, smiles: Iterable[str], max_molecules: int =
     positives = rng.choice(positives, min(len(positives), max_molecules // 2), replace=False)
     negatives = np.flatnonzero(y == 0)
     if name == "interaction":
-        half = len(positives) // 2
+        half = (len(positives) + 1) // 2
         near = rng.permutation(np.flatnonzero((y == 0) & one_group))[:half]
         far = rng.permutation(np.flatnonzero((y == 0) & ~one_group))[:len(positives) - len(near)]
         negatives = np.r_[near, far]
