@@ -136,8 +136,18 @@ with gzip.open("molecules.csv.gz", "wt") as out:
     out.write("smiles\\n" + "\\n".join(ace.smiles[10:20]) + "\\n")
 """
 
+PAIR_FILES = """
+from qsarmil import QSARModel, load_dataset
+
+data = load_dataset("solubility").head(40)
+QSARModel(uncertainty=None).fit(data.smiles, data.target).save("my_model")
+with open("pairs.csv", "w") as out:
+    out.write("smiles_a,smiles_b,pKi_a,pKi_b\\nCc1ccc(O)cc1,Oc1ccccc1,6.1,5.2\\nCCO,CCN,NA,4.0\\n")
+"""
+
 # heading of the block -> code run just before it (Python) or Python run before the block (bash)
 SETUP = {
+    "## Two analogues side by side/bash": PAIR_FILES,  # --pairs needs a model and a pairs table
     "### A full round trip": KNIO_STAND_IN,    # the KNIME node body comes after the round trip
     "# Batch scoring, Excel and KNIME/bash": SHELL_FILES,  # `qsarmil train data.csv ...` needs data.csv
 }
