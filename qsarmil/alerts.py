@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rdkit import Chem, rdBase
+from rdkit import Chem
 from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
 
 from .fragments import fragment_molecule
-from .standardize import prepare_molecule
+from .standardize import prepared_molecules
 
 __all__ = ["AlertTask", "DEFAULT_ALERTS", "alert_matches", "make_alert_task", "top_fragment_hits"]
 
@@ -153,19 +153,14 @@ def make_alert_task(smiles: Iterable[str], alerts: Sequence[str] | None = DEFAUL
     if not entries and not patterns:
         raise ValueError("no alert to look for: give alerts or smarts")
     kept, ys, atoms, names, reachable = [], [], [], [], []
-    with rdBase.BlockLogs():
-        for smi in smiles:
-            mol = Chem.MolFromSmiles(smi)
-            if mol is None:
-                continue
-            mol, _ = prepare_molecule(mol)
-            matched, hit_names = alert_matches(mol, entries, patterns)
-            fragments = [set(f.atoms) for f in fragment_molecule(mol, bag_type)] if matched else []
-            kept.append(smi)
-            ys.append(int(bool(matched)))
-            atoms.append(matched)
-            names.append(hit_names)
-            reachable.append(any(set(m) <= f for m in matched for f in fragments))
+    for smi, mol in prepared_molecules(smiles):
+        matched, hit_names = alert_matches(mol, entries, patterns)
+        fragments = [set(f.atoms) for f in fragment_molecule(mol, bag_type)] if matched else []
+        kept.append(smi)
+        ys.append(int(bool(matched)))
+        atoms.append(matched)
+        names.append(hit_names)
+        reachable.append(any(set(m) <= f for m in matched for f in fragments))
     return AlertTask(kept, np.array(ys, dtype=int), atoms, names, np.array(reachable, dtype=bool),
                      bag_type)
 

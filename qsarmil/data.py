@@ -15,7 +15,7 @@ from rdkit import Chem
 from rdkit.Chem import rdMolDescriptors
 
 from .fragments import brics_fragments
-from .standardize import prepare_molecule
+from .standardize import prepared_molecules
 
 __all__ = ["dataset_target", "list_datasets", "load_dataset", "load_chembl_sample", "FragmentLogP",
            "make_fragment_logp"]
@@ -118,11 +118,7 @@ def make_fragment_logp(smiles: list[str], min_fragments: int = 2) -> FragmentLog
     :func:`qsarmil.standardize.prepare_molecule`), so that fragments and key flags line up.
     """
     kept, ys, contribs, keys = [], [], [], []
-    for smi in smiles:
-        mol = Chem.MolFromSmiles(smi)
-        if mol is None:
-            continue
-        mol, _ = prepare_molecule(mol)
+    for smi, mol in prepared_molecules(smiles):
         c = fragment_contributions(mol)
         if len(c) < min_fragments:
             continue

@@ -22,12 +22,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rdkit import Chem, rdBase
+from rdkit import Chem
 from rdkit.Chem import rdMolDescriptors
 
 from .data import fragment_contributions
 from .fragments import brics_fragments
-from .standardize import prepare_molecule
+from .standardize import prepared_molecules
 
 __all__ = ["KeyAtomTask", "NONADDITIVE_TASKS", "TPSA_THRESHOLD", "key_atom_hits",
            "make_nonadditive_task"]
@@ -106,20 +106,15 @@ def make_nonadditive_task(name: str, smiles: Iterable[str], max_molecules: int =
     if name not in NONADDITIVE_TASKS:
         raise ValueError(f"task must be one of {NONADDITIVE_TASKS}, got {name!r}")
     kept, ys, groups, one_group = [], [], [], []
-    with rdBase.BlockLogs():
-        for smi in smiles:
-            mol = Chem.MolFromSmiles(smi)
-            if mol is None:
-                continue
-            mol, _ = prepare_molecule(mol)
-            labelled = _label(name, mol)
-            if labelled is None:
-                continue
-            kept.append(smi)
-            ys.append(labelled[0])
-            groups.append(labelled[1])
-            one_group.append(name == "interaction" and not labelled[1] and (
-                mol.HasSubstructMatch(_ACID) or mol.HasSubstructMatch(_ARYL_HALIDE)))
+    for smi, mol in prepared_molecules(smiles):
+        labelled = _label(name, mol)
+        if labelled is None:
+            continue
+        kept.append(smi)
+        ys.append(labelled[0])
+        groups.append(labelled[1])
+        one_group.append(name == "interaction" and not labelled[1] and (
+            mol.HasSubstructMatch(_ACID) or mol.HasSubstructMatch(_ARYL_HALIDE)))
     y, one_group = np.array(ys), np.array(one_group, dtype=bool)
     task = KeyAtomTask(name, "regression" if name == "max_fragment" else "classification",
                        kept, y, groups)

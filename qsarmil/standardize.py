@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rdkit import Chem, rdBase
@@ -11,7 +11,7 @@ from rdkit.Chem.MolStandardize import rdMolStandardize
 from rdkit.Chem.rdMolDescriptors import CalcMolFormula
 
 __all__ = ["MoleculeError", "Failure", "parse_molecule", "parse_molecules", "standardize_mol",
-           "strip_salts", "neutralize", "prepare_molecule"]
+           "strip_salts", "neutralize", "prepare_molecule", "prepared_molecules"]
 
 
 class MoleculeError(ValueError):
@@ -146,6 +146,17 @@ def prepare_molecule(mol: Chem.Mol, salts: bool = True, standardize: bool = Fals
             mol = rdMolStandardize.Cleanup(mol)
         mol, stripped = strip_salts(mol)
         return neutralize(mol), stripped
+
+
+def prepared_molecules(smiles: Iterable[str]) -> Iterator[tuple[str, Chem.Mol]]:
+    """Each SMILES that RDKit parses, with the molecule a default bagger sees
+    (:func:`prepare_molecule`: salts stripped, neutralised); the others are skipped quietly.
+    For labelling synthetic tasks, whose atom indices must match the bags'."""
+    with rdBase.BlockLogs():
+        for smi in smiles:
+            mol = Chem.MolFromSmiles(smi)
+            if mol is not None:
+                yield smi, prepare_molecule(mol)[0]
 
 
 def standardize_mol(
