@@ -9,6 +9,8 @@ leave-one-out values a kernel model computes with its fit (``loo_predictions_``,
   number per bag that grows with the expected error, e.g. :func:`neighbour_difficulty`); the
   interval at level ``1 - a`` is ``prediction +- q * difficulty``, with ``q`` the
   ``ceil((n + 1)(1 - a)) / n`` quantile of the scores. Any level can be asked for after the fit.
+  With ``groups`` (Mondrian), each group of bags gets its own quantile, so the level holds
+  within each group, not only on average over them.
 - Classification (:class:`SetCalibrator`): class-conditional (Mondrian) conformal sets on the
   score ``1 - p(true class)``, so each class is covered at the level, rare ones included.
 
@@ -34,6 +36,7 @@ __all__ = ["IntervalCalibrator", "SetCalibrator", "has_exact_out_of_fold", "neig
            "out_of_fold"]
 
 MAX_SCORES = 10_000_000  # calibration scores a saved calibrator may hold
+MAX_GROUPS = 16  # Mondrian groups a saved interval calibrator may hold
 
 
 def _exact_values(estimator):
@@ -151,11 +154,14 @@ class IntervalCalibrator:
     ----------
     scores_ : ndarray of shape (n_train,)
         Sorted ``|y - out_of_fold| / difficulty`` of the training bags.
+    group_scores_ : list of ndarray or None
+        Mondrian: per group, the sorted scores of its bags (None without groups).
     """
 
-    def fit(self, residuals, difficulty=None) -> IntervalCalibrator:
+    def fit(self, residuals, difficulty=None, groups=None) -> IntervalCalibrator:
         """``residuals``: out-of-fold ``y - prediction``; ``difficulty``: positive, per bag
-        (default: 1, plain conformal intervals of one width)."""
+        (default: 1, plain conformal intervals of one width); ``groups``: optional integer
+        group per bag, ``0 .. n_groups - 1``, each group holding at least one bag."""
         residuals = np.abs(np.asarray(residuals, dtype=np.float64))
         difficulty = np.ones_like(residuals) if difficulty is None else np.asarray(difficulty, float)
         if residuals.ndim != 1 or not len(residuals) or difficulty.shape != residuals.shape:
@@ -163,30 +169,59 @@ class IntervalCalibrator:
         if not (np.all(np.isfinite(residuals)) and np.all(np.isfinite(difficulty))
                 and np.all(difficulty > 0)):
             raise ValueError("residuals must be finite and difficulties positive and finite")
-        self.scores_ = np.sort(residuals / difficulty)
+        scores = residuals / difficulty
+        self.scores_ = np.sort(scores)
+        self.group_scores_ = None
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != scores.shape or groups.dtype.kind not in "iu" or groups.min() < 0:
+                raise ValueError("groups must be nonnegative integers, one per residual")
+            self.group_scores_ = [np.sort(scores[groups == g]) for g in range(groups.max() + 1)]
+            if any(len(g) == 0 for g in self.group_scores_) or len(self.group_scores_) > MAX_GROUPS:
+                raise ValueError(f"groups must number 1 to {MAX_GROUPS}, each with a residual")
         return self
 
-    def half_width(self, level: float, difficulty=None) -> np.ndarray | float:
-        """Half the interval's width at ``level`` (per query where ``difficulty`` is given)."""
-        q = _quantile(self.scores_, _check_level(level))
+    def half_width(self, level: float, difficulty=None, groups=None) -> np.ndarray | float:
+        """Half the interval's width at ``level`` (per query where ``difficulty`` is given;
+        ``groups``: each query's Mondrian group, as at fit). A group with too few scores for
+        the level (an infinite quantile) takes the quantile of all scores."""
+        level = _check_level(level)
+        q = _quantile(self.scores_, level)
+        if groups is not None and self.group_scores_ is not None:
+            per_group = np.array([_quantile(s, level) for s in self.group_scores_])
+            q = np.where(np.isfinite(per_group), per_group, q)[np.asarray(groups, dtype=int)]
         return q if difficulty is None else q * np.asarray(difficulty, dtype=np.float64)
 
-    def interval(self, predictions, level: float = 0.9, difficulty=None
+    def interval(self, predictions, level: float = 0.9, difficulty=None, groups=None
                  ) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds at ``level`` around ``predictions``."""
         predictions = np.asarray(predictions, dtype=np.float64)
-        half = self.half_width(level, np.ones_like(predictions) if difficulty is None else difficulty)
+        half = self.half_width(level, np.ones_like(predictions) if difficulty is None else difficulty,
+                               groups)
         return predictions - half, predictions + half
 
     def to_dict(self) -> dict:
-        return {"scores": self.scores_.tolist()}
+        state = {"scores": self.scores_.tolist()}
+        if getattr(self, "group_scores_", None) is not None:
+            state["groups"] = [s.tolist() for s in self.group_scores_]
+        return state
 
     @classmethod
     def from_dict(cls, state: object, max_scores: int | None = None) -> IntervalCalibrator:
         """Rebuild from :meth:`to_dict` output (untrusted), at most ``max_scores`` scores."""
-        _check(isinstance(state, dict) and set(state) == {"scores"}, "interval state keys")
+        _check(isinstance(state, dict) and set(state) in ({"scores"}, {"scores", "groups"}),
+               "interval state keys")
         calibrator = cls()
         calibrator.scores_ = _scores_from(state["scores"], max_scores, "interval scores")
+        calibrator.group_scores_ = None
+        if "groups" in state:
+            lists = state["groups"]
+            _check(isinstance(lists, list) and 1 <= len(lists) <= MAX_GROUPS,
+                   f"interval groups: a list of 1 to {MAX_GROUPS} lists")
+            calibrator.group_scores_ = [_scores_from(v, max_scores, "interval group scores")
+                                        for v in lists]
+            _check(sum(map(len, calibrator.group_scores_)) == len(calibrator.scores_),
+                   "interval groups: together they must hold every score")
         return calibrator
 
 

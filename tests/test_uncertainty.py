@@ -154,6 +154,36 @@ def test_nearest_matches_rdkit_tanimoto(solubility):
 
 # --- the model's table ------------------------------------------------------------------------------
 
+def test_mondrian_groups_cover_each_group_at_the_level():
+    rng = np.random.RandomState(4)
+    groups = rng.randint(0, 2, 6000)
+    residuals = rng.randn(6000) * np.where(groups == 1, 1.0, 0.3)  # group 1 is noisier
+    train, test = slice(0, 3000), slice(3000, None)
+    pooled = IntervalCalibrator().fit(residuals[train])
+    mondrian = IntervalCalibrator().fit(residuals[train], groups=groups[train])
+    for g in (0, 1):
+        inside = groups[test] == g
+        r = np.abs(residuals[test][inside])
+        by_group = np.mean(r <= mondrian.half_width(0.9, np.ones(inside.sum()), groups[test][inside]))
+        assert abs(by_group - 0.9) < 0.03
+        one_for_all = np.mean(r <= pooled.half_width(0.9))
+        assert (one_for_all > 0.97) if g == 0 else (one_for_all < 0.85)  # pooled: uneven
+    # a group too small for the level takes the pooled quantile
+    small = IntervalCalibrator().fit([0.1, 0.2, 0.3] + [1.0] * 30, groups=[0, 0, 0] + [1] * 30)
+    assert small.half_width(0.9, groups=[0])[0] == small.half_width(0.9)
+    with pytest.raises(ValueError, match="nonnegative integers"):
+        IntervalCalibrator().fit([0.1, 0.2], groups=[0.0, 1.0])
+    with pytest.raises(ValueError, match="each with a residual"):
+        IntervalCalibrator().fit([0.1, 0.2], groups=[0, 2])
+
+
+def test_the_solubility_model_calibrates_per_similarity_bin(model):
+    reliability = model.reliability_
+    assert len(reliability.similarity_edges_) == 2  # tertiles of ~900 training molecules
+    assert [len(g) >= 100 for g in reliability.intervals_.group_scores_] == [True] * 3
+    assert sum(map(len, reliability.intervals_.group_scores_)) == len(reliability.intervals_.scores_)
+
+
 def test_intervals_cover_the_solubility_test_split(model, solubility):
     _, test = solubility
     table = model.predict_table(test.smiles)

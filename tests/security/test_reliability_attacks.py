@@ -19,6 +19,7 @@ import shutil
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from milearn_core.persist import ModelFileError
@@ -212,7 +213,11 @@ def test_every_json_file_read_allocates_a_200_mb_buffer(saved):
 N = ("neighbours",)
 _REFUSED = [
     # (kind, path in reliability.json, new value)
-    ("r", ("version",), 2), ("r", ("format",), ["qsarmil.reliability"]), ("r", ("extra",), 1),
+    ("r", ("version",), 3), ("r", ("format",), ["qsarmil.reliability"]), ("r", ("extra",), 1),
+    ("r", ("similarity_edges",), DEL), ("r", ("similarity_edges",), [0.5]),  # no groups to match
+    ("r", ("similarity_edges",), "0.5"), ("r", ("similarity_edges",), {}),
+    ("r", ("intervals",), lambda v: {**v, "groups": [v["scores"]]}),  # groups without edges
+    ("c", ("similarity_edges",), [0.5]),
     ("r", ("floor",), DEL),
     ("r", ("level",), 0), ("r", ("level",), 1), ("r", ("level",), float("nan")),
     ("r", ("level",), float("inf")), ("r", ("level",), -0.0), ("r", ("level",), True),
@@ -263,6 +268,58 @@ def test_tampered_reliability_values_are_refused(saved, tmp_path, kind, path, va
     _edit_reliability(folder, path, value)
     with pytest.raises(ModelFileError):
         QSARModel.load(folder)
+
+
+def _mondrian(state: dict, edges: list, split: int) -> dict:
+    """``state`` with two similarity bins: the first ``split`` scores and the rest."""
+    scores = state["intervals"]["scores"]
+    state["similarity_edges"] = edges
+    state["intervals"]["groups"] = [scores[:split], scores[split:]]
+    return state
+
+
+def _write(folder: Path, state: dict) -> None:
+    (folder / "reliability.json").write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda s: _mondrian(s, [1.5], 20), lambda s: _mondrian(s, [float("nan")], 20),
+    lambda s: _mondrian(s, [True], 20), lambda s: _mondrian(s, [0.4, 0.3], 20),
+    lambda s: _mondrian(s, [0.1] * 16, 20), lambda s: _mondrian(s, [0.5, 0.6], 20),
+    lambda s: {**_mondrian(s, [0.5], 20), "version": 1},
+    lambda s: _mondrian(s, [0.5], 0),  # an empty group
+    lambda s: {**_mondrian(s, [0.5], 20), "intervals": {**s["intervals"], "groups": [
+        s["intervals"]["scores"][:20], s["intervals"]["scores"][21:]]}},  # a score missing
+    lambda s: {**_mondrian(s, [0.5], 20), "intervals": {**s["intervals"], "groups": [
+        s["intervals"]["scores"][:1]] * 17}},
+    lambda s: {**_mondrian(s, [0.5], 20), "intervals": {**s["intervals"], "groups": [
+        s["intervals"]["scores"][:20], [float("nan")] * 20]}},
+], ids=lambda f: "edit")
+def test_tampered_similarity_bins_are_refused(saved, tmp_path, edit):
+    folder = _copy(saved, "r", tmp_path)
+    _write(folder, edit(_reliability(folder)))
+    with pytest.raises(ModelFileError):
+        QSARModel.load(folder)
+
+
+def test_similarity_bins_and_version_1_files_load(saved, tmp_path):
+    """Two consistent bins load and score per bin; a version-1 file (before the bins) loads
+    with one bin and the same intervals as the file it came from."""
+    folder = _copy(saved, "r", tmp_path)
+    state = _reliability(folder)
+    assert state["version"] == 2 and state["similarity_edges"] == []  # 40 molecules: one bin
+    before = QSARModel.load(folder).predict_table(["CCO", "c1ccccc1O"])
+    old = {k: v for k, v in state.items() if k != "similarity_edges"}
+    _write(folder, {**old, "version": 1})
+    same = QSARModel.load(folder).predict_table(["CCO", "c1ccccc1O"])
+    assert np.allclose(same.prediction_upper, before.prediction_upper)
+    scores = state["intervals"]["scores"]
+    _write(folder, _mondrian(state, [0.0], 30))  # bin 0: the 30 lowest scores; bin 1: the top 10
+    binned = QSARModel.load(folder).predict_table(["CCO", "c1ccccc1O"])
+    # Every similarity is >= 0, so both queries fall in bin 1: its 90 % quantile (the 10th of
+    # 10, the largest score) replaces the pooled one (the 37th of 40).
+    ratio = (binned.prediction_upper - binned.prediction) / (before.prediction_upper - before.prediction)
+    assert np.allclose(ratio, scores[-1] / scores[36]) and scores[-1] > scores[36]
 
 
 _LOADS = [
