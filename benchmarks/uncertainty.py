@@ -2,7 +2,8 @@
 
 Each set on its own train/test split: the 30 MoleculeACE sets, solubility and FreeSolv. The
 default ``QSARModel`` (kernel model, intervals from exact leave-one-out residuals normalised by
-the nearest training molecules' errors, :mod:`qsarmil.reliability`) next to MAPIE's CV+
+the nearest training molecules' errors, a quantile per third of the training set by nearest
+similarity, :mod:`qsarmil.reliability`) next to MAPIE's CV+
 (``CrossConformalRegressor``, method "plus", 5 shuffled folds) around the Tanimoto SVR on ECFP4
 (C chosen by 5-fold CV on the training part, as in ``moleculeace.py``), the intervals a user
 would build with the library they would reach for. Reported per set and level (80/90/95 %):
