@@ -427,9 +427,9 @@ def markdown(results: dict) -> str:
         lines += ["", f"Pairs on the interaction task: each of {pairs['pairs']} test positives against "
                       f"itself without its aryl halogens (label 1 -> 0). The model calls "
                       f"{pairs['partner_predicted_negative']:.3f} of the partners negative; the "
-                      f"halogens' attribution lowers the log-odds in {pairs['direction']:.3f} of "
-                      f"pairs (direction) and has the sign of the predicted difference in "
-                      f"{pairs['faithfulness']:.3f} (faithfulness)."]
+                      f"halogens' attribution is positive (they raise the log-odds) in "
+                      f"{pairs['direction']:.3f} of pairs (direction) and has the sign of the "
+                      f"model's predicted difference in {pairs['faithfulness']:.3f} (faithfulness)."]
         net = tasks["max_fragment"]["network_max_pooling"]
         lines += ["", f"On max_fragment a MIL network with max pooling reaches R2 {net['R2']:.3f} "
                       f"and fragment KID {net['fragment_kid']:.3f}."]

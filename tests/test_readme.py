@@ -186,6 +186,7 @@ def test_attribution_table_is_the_saved_full_run():
 
     results = json.loads((README.parent / "benchmarks" / "results" / "attribution.json").read_text())
     assert len(results["sets"]) == 30                              # every bundled set, one run
+    assert set(results["tasks"]) == {"alerts", "interaction", "max_fragment", "threshold"}
     assert markdown(results) == (README.parent / "benchmarks" / "results" / "attribution.md").read_text()
     assert "<!-- results: attribution -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")
 
