@@ -125,8 +125,18 @@ class PairScoring:
         try:
             values = compare(self.model, *pair).to_dict()
         except ValueError as exc:  # MoleculeError included: the row fails, not the file
-            return self.failed(" ".join(str(exc).splitlines()))
+            return self.failed(_which_molecule(" ".join(str(exc).splitlines()), pair[:2]))
         values["measured_difference"] = (None if math.isnan(values["measured_difference"])
                                          else values["measured_difference"])
         values["atom_level"] = "yes" if values["atom_level"] else "no"
         return [values[name] for name in PAIR_COLUMNS]
+
+
+def _which_molecule(message: str, smiles: tuple[str, str]) -> str:
+    """``message`` with a leading quoted SMILES named as molecule a or b and shortened, so the
+    reason stays readable when the SMILES is long."""
+    for name, text in zip("ab", smiles):
+        quoted = repr(text)
+        if message.startswith(quoted):
+            return f"molecule {name} ({printable(text, 60)}){message[len(quoted):]}"
+    return message

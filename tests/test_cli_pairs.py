@@ -26,7 +26,7 @@ def test_pairs_come_back_row_for_row_with_the_split(tmp_path, small_model_dir, c
     assert [r[:5] for r in written[1:]] == ROWS[1:]  # every row, every cell as written
     rows = [dict(zip(written[0], r)) for r in written[1:]]
     assert [r["status"] for r in rows] == ["ok", "failed", "failed", "ok", "ok"]
-    assert "not a smiles" in rows[1]["error"]
+    assert rows[1]["error"].startswith("molecule b (not a smiles) could not be explained")
     assert rows[2]["error"] == "column 'ya': 'abc' is not a finite number"
     model = QSARModel.load(small_model_dir)
     for row, measured in ((rows[0], (-0.62, 0.0)), (rows[3], (None, None)), (rows[4], (1e5, -2.0))):
@@ -77,3 +77,15 @@ def test_pairs_refuse_a_classifier(tmp_path, capsys):
     write_csv(tmp_path / "pairs.csv", ROWS)
     assert run("predict", path, tmp_path / "pairs.csv", "-o", tmp_path / "o.csv", "--pairs", "a", "b") == 2
     assert "needs a regression model" in capsys.readouterr().err
+
+
+def test_a_long_smiles_fails_its_row_with_a_readable_reason(tmp_path, small_model_dir):
+    write_csv(tmp_path / "pairs.csv", [["a", "b"], ["CCO", "C" * 600], ["CCO", "CCN"]])
+    assert run("predict", small_model_dir, tmp_path / "pairs.csv", "-o", tmp_path / "o.csv",
+               "--pairs", "a", "b") == 0
+    rows = read_csv(tmp_path / "o.csv")
+    assert rows[1][1] == "C" * 600  # the input cell as written
+    error = rows[1][-1]
+    assert error.startswith("molecule b (CCCC") and "(600 characters)" in error
+    assert error.endswith("600 heavy atoms, over max_heavy_atoms=500") and len(error) < 200
+    assert rows[2][-2] == "ok"
