@@ -182,7 +182,7 @@ def score_pairs(pairs, smiles, y, predictions: dict, attributions: dict, seed: i
         a, b = (i, j) if y[i] > y[j] else (j, i)
         for k in (a, b):
             mols.setdefault(k, Chem.MolFromSmiles(smiles[k]))
-        common_a, common_b, _ = common_substructure(mols[a], mols[b], timeout=1)
+        common_a, common_b, _ = common_substructure(mols[a], mols[b], timeout=1, partial=True)
         unc_a = sorted(set(range(mols[a].GetNumAtoms())) - set(common_a))
         unc_b = sorted(set(range(mols[b].GetNumAtoms())) - set(common_b))
         if not unc_a and not unc_b:

@@ -220,8 +220,10 @@ class IntervalCalibrator:
                    f"interval groups: a list of 1 to {MAX_GROUPS} lists")
             calibrator.group_scores_ = [_scores_from(v, max_scores, "interval group scores")
                                         for v in lists]
-            _check(sum(map(len, calibrator.group_scores_)) == len(calibrator.scores_),
-                   "interval groups: together they must hold every score")
+            _check(sum(map(len, calibrator.group_scores_)) == len(calibrator.scores_)
+                   and np.array_equal(np.sort(np.concatenate(calibrator.group_scores_)),
+                                      calibrator.scores_),
+                   "interval groups: together they must hold the scores, each once")
         return calibrator
 
 

@@ -63,8 +63,8 @@ class PairSource:
         text = _cell_text(row.cells[k]).strip()
         if text.casefold() in MISSING:
             return None
-        try:
-            value = float(text)
+        try:  # as training reads targets: float() alone also takes "1_5" and non-ASCII digits
+            value = float(text) if text.isascii() and "_" not in text else math.nan
         except ValueError:
             value = math.nan
         if not math.isfinite(value):
@@ -101,6 +101,13 @@ class PairScoring:
         if getattr(self.model, "task_", None) != "regression":
             raise CommandError("--pairs needs a regression model (a classifier's pairs: explain "
                                "each molecule)")
+        from .pairs import compare
+
+        try:  # a model without signed contributions would fail every row: say so once
+            compare(self.model, "CCO", "CCN")
+        except ValueError as exc:
+            raise CommandError(f"--pairs: this model cannot split a predicted difference ({exc})"
+                               ) from None
 
     def columns(self) -> list[str]:
         return list(PAIR_COLUMNS)
@@ -126,8 +133,10 @@ class PairScoring:
             values = compare(self.model, *pair).to_dict()
         except ValueError as exc:  # MoleculeError included: the row fails, not the file
             return self.failed(_which_molecule(" ".join(str(exc).splitlines()), pair[:2]))
-        values["measured_difference"] = (None if math.isnan(values["measured_difference"])
-                                         else values["measured_difference"])
+        measured = values["measured_difference"]
+        if math.isinf(measured):
+            return self.failed("the measured difference is too large for a number")
+        values["measured_difference"] = None if math.isnan(measured) else measured
         values["atom_level"] = "yes" if values["atom_level"] else "no"
         return [values[name] for name in PAIR_COLUMNS]
 

@@ -38,16 +38,21 @@ MCS_TIMEOUT = 10  # seconds for one FMCS search
 CHANGED_COLOR = (0.93, 0.72, 0.13)  # the bonds of the change (gold), apart from the value scale
 
 
-def common_substructure(mol_a: Chem.Mol, mol_b: Chem.Mol, timeout: int = MCS_TIMEOUT
-                        ) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+def common_substructure(mol_a: Chem.Mol, mol_b: Chem.Mol, timeout: int = MCS_TIMEOUT,
+                        partial: bool = False) -> tuple[tuple[int, ...], tuple[int, ...], str]:
     """The atoms of ``mol_a`` and ``mol_b`` in their maximum common substructure, matched pairwise
     (``atoms_a[k]`` corresponds to ``atoms_b[k]``), and its SMARTS.
 
     RDKit FMCS with ``ringMatchesRingOnly`` and ``completeRingsOnly`` (a ring is common whole or
-    not at all), elements and bond orders compared; empty when nothing is shared.
+    not at all), elements and bond orders compared; empty when nothing is shared. A search
+    that runs out of ``timeout`` seconds raises ValueError, unless ``partial`` (then the best
+    common part found so far is returned).
     """
     result = rdFMCS.FindMCS([mol_a, mol_b], ringMatchesRingOnly=True, completeRingsOnly=True,
                             timeout=int(timeout))
+    if result.canceled and not partial:  # a partial search: the common part (and so the split) is not known
+        raise ValueError(f"the common-substructure search did not finish within {int(timeout)} s "
+                         "(raise timeout=, or compare smaller molecules)")
     if not result.numAtoms:
         return (), (), ""
     query = Chem.MolFromSmarts(result.smartsString)

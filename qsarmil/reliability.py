@@ -334,7 +334,7 @@ class Reliability:
         else:
             check(state["intervals"] is None and state["floor"] is None
                   and state["error_threshold"] is None, "a classifier holds sets only")
-            check(not state.get("similarity_edges"), "a classifier has no similarity bins")
+            check(state.get("similarity_edges", []) == [], "a classifier has no similarity bins")
             model.sets_ = SetCalibrator.from_dict(state["sets"], len(classes), n_molecules)
             model.similarity_edges_ = []
             model.intervals_, model.floor_, model.error_threshold_ = None, None, None

@@ -13,7 +13,9 @@ ROWS = [["id", "a", "b", "ya", "yb"],
         ["p2", "CCO", "not a smiles", "1", "2"],
         ["p3", "CCCO", "CCO", "abc", "1"],
         ["p4", "CCCCO", "CCO", "", "NA"],
-        ["00042", "c1ccccc1Cl", "c1ccccc1", "1e5", "-2.0"]]
+        ["00042", "c1ccccc1Cl", "c1ccccc1", "1e5", "-2.0"],
+        ["p6", "CCO", "CCN", "1_5", "2"],
+        ["p7", "CCO", "CCN", "1.7e308", "-1.7e308"]]
 
 
 def test_pairs_come_back_row_for_row_with_the_split(tmp_path, small_model_dir, capsys):
@@ -25,7 +27,9 @@ def test_pairs_come_back_row_for_row_with_the_split(tmp_path, small_model_dir, c
     assert written[0] == ROWS[0] + PAIR_COLUMNS
     assert [r[:5] for r in written[1:]] == ROWS[1:]  # every row, every cell as written
     rows = [dict(zip(written[0], r)) for r in written[1:]]
-    assert [r["status"] for r in rows] == ["ok", "failed", "failed", "ok", "ok"]
+    assert [r["status"] for r in rows] == ["ok", "failed", "failed", "ok", "ok", "failed", "failed"]
+    assert rows[5]["error"] == "column 'ya': '1_5' is not a finite number"  # as training reads it
+    assert rows[6]["error"] == "the measured difference is too large for a number"
     assert rows[1]["error"].startswith("molecule b (not a smiles) could not be explained")
     assert rows[2]["error"] == "column 'ya': 'abc' is not a finite number"
     model = QSARModel.load(small_model_dir)
@@ -40,7 +44,7 @@ def test_pairs_come_back_row_for_row_with_the_split(tmp_path, small_model_dir, c
     assert rows[3]["measured_difference"] == ""  # not measured: no difference
     assert rows[4]["changed_atoms_a"] == "6"  # the chlorine
     summary = capsys.readouterr().out
-    assert "wrote 5 rows" in summary and "2 failed" in summary and "(id p2)" in summary
+    assert "wrote 7 rows" in summary and "4 failed" in summary and "(id p2)" in summary
 
 
 def test_pairs_write_xlsx(tmp_path, small_model_dir):
@@ -89,3 +93,31 @@ def test_a_long_smiles_fails_its_row_with_a_readable_reason(tmp_path, small_mode
     assert error.startswith("molecule b (CCCC") and "(600 characters)" in error
     assert error.endswith("600 heavy atoms, over max_heavy_atoms=500") and len(error) < 200
     assert rows[2][-2] == "ok"
+
+
+def test_pairs_refuse_a_model_without_signed_contributions(tmp_path, capsys):
+    from milearn_core import MILRegressor
+    from qsarmil.data import load_dataset
+    from qsarmil.featurize import MoleculeBagger
+
+    data = load_dataset("solubility").iloc[:30]
+    path = tmp_path / "attention"
+    QSARModel(bagger=MoleculeBagger(descriptors=("morgan_parent",), morgan_size=256, sparse=False),
+              estimator=MILRegressor(pooling="attention", max_epochs=2, random_state=0),
+              uncertainty=None).fit(data.smiles, data.target).save(path)
+    write_csv(tmp_path / "pairs.csv", ROWS)
+    assert run("predict", path, tmp_path / "pairs.csv", "-o", tmp_path / "o.csv", "--pairs", "a", "b") == 2
+    assert "cannot split a predicted difference" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_closed_standard_input_is_one_line(tmp_path, small_model_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    qsarmil = Path(sys.executable).parent / "qsarmil"
+    command = f'"{qsarmil}" predict "{small_model_dir}" - -o "{tmp_path / "o.csv"}" <&-'
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == "qsarmil: error: -: there is no standard input to read (it is closed)"

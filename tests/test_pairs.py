@@ -10,7 +10,7 @@ from milearn_core import AdditiveRegressor
 from qsarmil.data import load_dataset
 from qsarmil.featurize import MoleculeBagger
 from qsarmil.model import QSARModel
-from qsarmil.pairs import common_substructure, compare_frame
+from qsarmil.pairs import common_substructure, compare, compare_frame
 
 PHENOL, CRESOL = "Oc1ccccc1", "Cc1ccc(O)cc1"
 LINKERS = ("c1ccc2ncccc2c1CN1CCNCC1", "c1ccc2ncccc2c1CCN1CCNCC1")  # CH2 vs CH2CH2
@@ -87,3 +87,14 @@ def test_compare_frame_keeps_every_row(model):
     assert "nonsense(" in out.error.iloc[2] or out.error.iloc[2]
     with pytest.raises(ValueError, match="no column 'x'"):
         compare_frame(model, frame, smiles_a="x")
+
+
+def test_a_search_that_times_out_gives_no_split(model):
+    # Fused rings in a row, one ring atom changed: FMCS cannot finish in a second.
+    ladder = "C1CC2CC3CC4CC5CC6CC7CC8CC9CCCCC9CC8CC7CC6CC5CC4CC3CC2C1"
+    a, b = Chem.MolFromSmiles(ladder), Chem.MolFromSmiles("C1N" + ladder[3:])
+    with pytest.raises(ValueError, match="did not finish within 1 s"):
+        common_substructure(a, b, timeout=1)
+    assert common_substructure(a, b, timeout=1, partial=True)[0] == ()  # nothing found so far
+    with pytest.raises(ValueError, match="did not finish"):
+        compare(model, ladder, "C1N" + ladder[3:], timeout=1)

@@ -57,6 +57,8 @@ def open_binary(path: str, compression: str | None, limits: Limits) -> Iterator:
     """The file's bytes (buffered, so ``peek`` works), unpacked and metered where compressed;
     standard input for ``-`` (left open)."""
     if path == STDIN:
+        if sys.stdin is None or not hasattr(sys.stdin, "buffer"):  # started with stdin closed
+            raise TableError("-: there is no standard input to read (it is closed)")
         stream = sys.stdin.buffer
         yield stream if hasattr(stream, "peek") else io.BufferedReader(stream)
         return

@@ -217,7 +217,8 @@ _REFUSED = [
     ("r", ("similarity_edges",), DEL), ("r", ("similarity_edges",), [0.5]),  # no groups to match
     ("r", ("similarity_edges",), "0.5"), ("r", ("similarity_edges",), {}),
     ("r", ("intervals",), lambda v: {**v, "groups": [v["scores"]]}),  # groups without edges
-    ("c", ("similarity_edges",), [0.5]),
+    ("c", ("similarity_edges",), [0.5]), ("c", ("similarity_edges",), None),
+    ("c", ("similarity_edges",), False), ("c", ("similarity_edges",), 0), ("c", ("similarity_edges",), {}),
     ("r", ("floor",), DEL),
     ("r", ("level",), 0), ("r", ("level",), 1), ("r", ("level",), float("nan")),
     ("r", ("level",), float("inf")), ("r", ("level",), -0.0), ("r", ("level",), True),
@@ -294,6 +295,8 @@ def _write(folder: Path, state: dict) -> None:
         s["intervals"]["scores"][:1]] * 17}},
     lambda s: {**_mondrian(s, [0.5], 20), "intervals": {**s["intervals"], "groups": [
         s["intervals"]["scores"][:20], [float("nan")] * 20]}},
+    lambda s: {**_mondrian(s, [0.5], 20), "intervals": {**s["intervals"], "groups": [
+        s["intervals"]["scores"][:20], [1e308] * 20]}},  # as many scores, not the same ones
 ], ids=lambda f: "edit")
 def test_tampered_similarity_bins_are_refused(saved, tmp_path, edit):
     folder = _copy(saved, "r", tmp_path)
