@@ -111,13 +111,8 @@ def test_pairs_refuse_a_model_without_signed_contributions(tmp_path, capsys):
     assert not (tmp_path / "o.csv").exists()
 
 
-def test_closed_standard_input_is_one_line(tmp_path, small_model_dir):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    qsarmil = Path(sys.executable).parent / "qsarmil"
-    command = f'"{qsarmil}" predict "{small_model_dir}" - -o "{tmp_path / "o.csv"}" <&-'
-    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip() == "qsarmil: error: -: there is no standard input to read (it is closed)"
+def test_closed_standard_input_is_one_line(tmp_path, small_model_dir, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", None)  # as when started with <&-
+    assert run("predict", small_model_dir, "-", "-o", tmp_path / "o.csv") == 2
+    assert capsys.readouterr().err.strip() == (
+        "qsarmil: error: -: there is no standard input to read (it is closed)")

@@ -93,8 +93,6 @@ def test_a_search_that_times_out_gives_no_split(model):
     # Fused rings in a row, one ring atom changed: FMCS cannot finish in a second.
     ladder = "C1CC2CC3CC4CC5CC6CC7CC8CC9CCCCC9CC8CC7CC6CC5CC4CC3CC2C1"
     a, b = Chem.MolFromSmiles(ladder), Chem.MolFromSmiles("C1N" + ladder[3:])
-    with pytest.raises(ValueError, match="did not finish within 1 s"):
-        common_substructure(a, b, timeout=1)
     assert common_substructure(a, b, timeout=1, partial=True)[0] == ()  # nothing found so far
-    with pytest.raises(ValueError, match="did not finish"):
+    with pytest.raises(ValueError, match="did not finish within 1 s"):
         compare(model, ladder, "C1N" + ladder[3:], timeout=1)
