@@ -202,7 +202,7 @@ class IntervalCalibrator:
 
     def to_dict(self) -> dict:
         state = {"scores": self.scores_.tolist()}
-        if getattr(self, "group_scores_", None) is not None:
+        if self.group_scores_ is not None:
             state["groups"] = [s.tolist() for s in self.group_scores_]
         return state
 

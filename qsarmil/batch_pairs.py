@@ -63,7 +63,7 @@ class PairSource:
         text = _cell_text(row.cells[k]).strip()
         if text.casefold() in MISSING:
             return None
-        try:  # as training reads targets: float() alone also takes "1_5" and non-ASCII digits
+        try:  # float() alone also takes "1_5" (training refuses it too) and non-ASCII digits
             value = float(text) if text.isascii() and "_" not in text else math.nan
         except ValueError:
             value = math.nan

@@ -511,20 +511,16 @@ def predict(args) -> None:
     if pairs:
         check_pair_options(args, kind)
     with open_table(args.input, limits) as table:
-        if pairs:
-            source = pair_source(table, args, args.input)
-            model = _load_model(args.model)
-            _configure(model, 1)
-            scoring = PairScoring(model, xlsx_out=kind == ".xlsx")
-        else:
-            source = _source(table, args.smiles_column, args.id_column, args.input)
-            model = _load_model(args.model)
-            _configure(model, args.n_jobs)
-            scoring = Scoring(model, _classes(model), explain=args.explain or pictures,
-                              pictures=args.max_pictures if pictures else 0,
-                              sdf_out=kind == ".sdf", xlsx_out=kind == ".xlsx",
-                              n_jobs=args.n_jobs, scheduler=args.scheduler, model_path=args.model,
-                              passed=_passed_columns(model), level=_interval_level(args, model))
+        source = (pair_source(table, args, args.input) if pairs
+                  else _source(table, args.smiles_column, args.id_column, args.input))
+        model = _load_model(args.model)
+        _configure(model, 1 if pairs else args.n_jobs)  # pairs are compared in this process
+        scoring = (PairScoring(model, xlsx_out=kind == ".xlsx") if pairs else
+                   Scoring(model, _classes(model), explain=args.explain or pictures,
+                           pictures=args.max_pictures if pictures else 0, sdf_out=kind == ".sdf",
+                           xlsx_out=kind == ".xlsx", n_jobs=args.n_jobs, scheduler=args.scheduler,
+                           model_path=args.model, passed=_passed_columns(model),
+                           level=_interval_level(args, model)))
         names = added_columns(table.header, scoring.columns())
         header = [*table.header, *names]
         tally = Tally()
