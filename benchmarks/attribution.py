@@ -50,6 +50,7 @@ from rdkit import Chem, DataStructs, RDLogger
 from rdkit.Chem import rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
 from sklearn.ensemble import RandomForestRegressor
+from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.svm import SVR
 
@@ -299,7 +300,7 @@ def nonadditive_task(name: str, pool: list[str]) -> dict:
     explanations = model.explain([test.smiles[i] for i in keyed], reference="intercept")
     groups = [test.key_groups[i] for i in keyed]
     predicted = model.predict(test.smiles)
-    score = (float(1 - np.mean((predicted - test.y) ** 2) / np.var(test.y)) if task.task == "regression"
+    score = (float(r2_score(test.y, predicted)) if task.task == "regression"
              else float(np.mean(predicted == test.y)))
     out = {"task": task.task, "molecules": len(task.smiles), "scored": len(keyed),
            "score": score, "score_name": "R2" if task.task == "regression" else "accuracy",
@@ -347,7 +348,7 @@ def _max_pooling_network(train, test) -> dict:
     weights = network.instance_weights(test_bags)
     hits = [set(provenance[k].atoms[int(np.argmax(w))]) <= set(test.key_groups[k][0])
             for k, w in enumerate(weights)]
-    return {"R2": float(1 - np.mean((predicted - test.y) ** 2) / np.var(test.y)),
+    return {"R2": float(r2_score(test.y, predicted)),
             "fragment_kid": float(np.mean(hits))}
 
 
