@@ -35,7 +35,7 @@ from milearn_core import predicts_from_bag_sums
 from .descriptors import WHOLE_OVER_FRAGMENTS, describe_fragments_sparse
 
 __all__ = ["Reference", "atom_bag", "atom_contributions", "atom_level_available",
-           "explanation_parts", "reference_prediction", "relative_to_reference",
+           "explanation_parts", "pair_atom_contributions", "pair_level_available", "reference_prediction", "relative_to_reference",
            "training_reference", "training_scale", "TRAINING_REFERENCE", "SCALE_QUANTILE"]
 
 TRAINING_REFERENCE = "mean training prediction"
@@ -104,6 +104,49 @@ def atom_contributions(model, mols: Sequence[Chem.Mol]) -> list[np.ndarray]:
         target = np.asarray(estimator.decision_function(bags)).argmax(axis=1)
         contributions = [c[:, t] for c, t in zip(contributions, target)]
     return [np.asarray(c, dtype=np.float64) for c in contributions]
+
+
+def pair_level_available(model) -> bool:
+    """Whether ``model`` splits the difference of two molecules' predictions exactly over
+    the features they differ in (:func:`pair_atom_contributions`)."""
+    estimator = getattr(model, "estimator_", None)
+    one_output = model.task_ == "regression" or len(getattr(estimator, "classes_", ())) == 2
+    return (atom_level_available(model) and one_output
+            and hasattr(estimator, "difference_contributions"))
+
+
+def pair_atom_contributions(model, mol_a: Chem.Mol, mol_b: Chem.Mol, common_a: Sequence[int],
+                            common_b: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each heavy atom's share of ``prediction(a) - prediction(b)``, one molecule against the other.
+
+    The estimator splits the difference exactly over the features whose counts differ
+    between the two molecules (``difference_contributions``): what both hold alike gets
+    nothing. A feature's share goes to the atoms that hold it without a counterpart: its count
+    at a common atom (``common_a[k]`` matched to ``common_b[k]``) beyond the matched atom's, and
+    its whole count at the other atoms, in proportion to those counts. Returns ``values_a``
+    and ``values_b`` with ``prediction(a) - prediction(b) = values_a.sum() - values_b.sum()``;
+    a positive value raises its own molecule's prediction against the other's. Two-class
+    classifiers: the log-odds of ``classes_[1]``.
+    """
+    if not pair_level_available(model):
+        raise ValueError("this model does not split a difference of predictions over atoms (it "
+                         "needs a regressor or two-class kernel model on the default fragment "
+                         "descriptors)")
+    held_a, held_b = atom_bag(model.bagger_, mol_a), atom_bag(model.bagger_, mol_b)
+    features, shares = model.estimator_.difference_contributions(held_a, held_b)
+    if np.ndim(shares) != 1:
+        raise ValueError("pair contributions need a model with one output")
+    unmatched_a = held_a[:, features].toarray()
+    unmatched_b = held_b[:, features].toarray()
+    if len(common_a):
+        matched = np.minimum(unmatched_a[list(common_a)], unmatched_b[list(common_b)])
+        unmatched_a[list(common_a)] -= matched
+        unmatched_b[list(common_b)] -= matched
+    # Per feature, (unmatched in a) - (unmatched in b) is the count difference, never 0 for a
+    # feature that differs; so their sum is positive and the shares add up exactly.
+    holders = unmatched_a.sum(axis=0) + unmatched_b.sum(axis=0)
+    per_count = np.asarray(shares, dtype=np.float64) / np.where(holders > 0, holders, 1.0)
+    return unmatched_a @ per_count, -(unmatched_b @ per_count)
 
 
 def reference_prediction(model, reference="training") -> Reference | None:

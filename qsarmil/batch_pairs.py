@@ -21,7 +21,7 @@ __all__ = ["PAIR_COLUMNS", "PairScoring", "PairSource", "check_pair_options", "p
 
 PAIR_COLUMNS = ["prediction_a", "prediction_b", "predicted_difference", "changed_part",
                 "context_part", "measured_difference", "common_atoms", "changed_atoms_a",
-                "changed_atoms_b", "atom_level", "status", "error"]
+                "changed_atoms_b", "atom_level", "split", "status", "error"]
 MISSING = {"", "na", "n/a", "nan", "null", "none"}  # a measured cell read as "not measured"
 
 

@@ -8,14 +8,26 @@ difference splits exactly into the change's part and the context's:
     changed part = sum of a's changed atoms - sum of b's changed atoms
     context part = sum of a's common atoms  - sum of b's common atoms
 
-from each atom's contribution (:mod:`qsarmil.attribution`). A context part far from 0 says the
-model reads the shared scaffold differently in the two molecules (it is not additive); a
-chemist reading the picture should know how much of the difference the change itself carries.
-The reference prediction cancels in a difference: it is spread over the common atoms (as many
-in both molecules), so the changed atoms show their own contributions and the colours of both
-molecules are measured from the same baseline. Models that do not split over atoms spread each
-fragment's contribution evenly over its atoms (exact in sum, not per atom; ``atom_level`` says
-which).
+Two ways to give the atoms their values (``split``):
+
+- ``"pair"`` (the default where the model allows it): one molecule against the other
+  (:func:`qsarmil.attribution.pair_atom_contributions`). The model's difference is split
+  exactly over the descriptor features the two molecules hold in different counts; a
+  feature's share goes to the atoms that hold it without a counterpart in the other molecule.
+  A shared atom whose own environment is the same in both gets 0, so the picture shows only
+  what differs; the context part is what the shared atoms next to the change carry (their
+  environments, or their atom pairs with the change, differ).
+- ``"molecules"``: each molecule's own atom contributions from the reference prediction
+  (:mod:`qsarmil.attribution`), as ``explain`` draws them. The shared atoms carry values too,
+  and these can move between the two molecules: the kernel compares whole molecules, so a
+  change dilutes or strengthens the shared part's similarity to the training molecules. The
+  reference cancels in the difference: it is spread over the common atoms (as many in both).
+  Models that do not split over atoms spread each fragment's contribution evenly over its
+  atoms (exact in sum, not per atom; ``atom_level`` says which).
+
+On the activity cliffs of the 30 MoleculeACE sets (``benchmarks/attribution.py``) the pair split
+puts the sign of the model's own predicted difference on the changed atoms more often than
+each molecule's own contributions do; both figures are on the benchmarks page.
 """
 
 from __future__ import annotations
@@ -28,14 +40,15 @@ import pandas as pd
 from rdkit import Chem
 from rdkit.Chem import rdDepictor, rdFMCS
 
-from .attribution import reference_prediction
+from .attribution import pair_atom_contributions, pair_level_available, reference_prediction
 from .explain import ColorScale, _draw_colorbar, _drawer, _finish, _prepare, colorbar_label
 
 __all__ = ["PairComparison", "common_substructure", "compare", "compare_frame",
-           "MCS_TIMEOUT", "CHANGED_COLOR"]
+           "MCS_TIMEOUT", "CHANGED_COLOR", "SPLITS"]
 
 MCS_TIMEOUT = 10  # seconds for one FMCS search
 CHANGED_COLOR = (0.93, 0.72, 0.13)  # the bonds of the change (gold), apart from the value scale
+SPLITS = ("auto", "pair", "molecules")
 
 
 def common_substructure(mol_a: Chem.Mol, mol_b: Chem.Mol, timeout: int = MCS_TIMEOUT,
@@ -93,10 +106,17 @@ class PairComparison:
     changed_a, changed_b : tuple of int
         Atoms outside it: the change.
     values_a, values_b : ndarray
-        Per heavy atom, as drawn: the changed atoms' own contributions, the common atoms'
-        less an equal share of ``baseline`` minus the model's intercept.
+        Per heavy atom, as drawn. ``split="pair"``: each atom's share of the difference, a
+        positive value raising its own molecule against the other
+        (``predicted_difference = values_a.sum() - values_b.sum()``). ``"molecules"``: each
+        molecule's own contributions from ``baseline`` (the changed atoms' own values, the
+        common atoms' less an equal share of ``baseline`` minus the model's intercept).
+    split : {"pair", "molecules"}
+        Which of the two (see the module docstring).
     baseline, baseline_name : float, str
-        The reference both molecules are measured from.
+        The reference each molecule is measured from under ``split="molecules"``; under
+        ``"pair"`` each molecule is measured from the other (``baseline`` is then
+        ``prediction_b``).
     measured_a, measured_b, measured_difference : float or None
         Measured values where given.
     atom_level : bool
@@ -123,6 +143,7 @@ class PairComparison:
     baseline_name: str
     atom_level: bool
     mcs_smarts: str
+    split: str = "molecules"
     measured_a: float | None = None
     measured_b: float | None = None
     target_name: str = "prediction"
@@ -158,7 +179,7 @@ class PairComparison:
                 "common_atoms": len(self.common_a),
                 "changed_atoms_a": ",".join(map(str, self.changed_a)),
                 "changed_atoms_b": ",".join(map(str, self.changed_b)),
-                "atom_level": self.atom_level, "status": "ok", "error": ""}
+                "atom_level": self.atom_level, "split": self.split, "status": "ok", "error": ""}
 
     def draw(self, fmt: str = "svg", panel: tuple[int, int] = (420, 300),
              vmax: float | None = None, atom_labels: bool = False,
@@ -174,9 +195,12 @@ class PairComparison:
                 mol_b, mol_a, atomMap=list(zip(self.common_a, self.common_b)))
         else:
             rdDepictor.Compute2DCoords(mol_b)
-        label = (colorbar_label(True, self.target_name, self.units)
-                 + (" per atom" if self.atom_level else " (fragments spread over their atoms)")
-                 + f", from {self.baseline:.2f} ({self.baseline_name})")
+        label = colorbar_label(True, self.target_name, self.units)
+        if self.split == "pair":
+            label += " per atom, each molecule against the other (alike in both: 0)"
+        else:
+            label += ((" per atom" if self.atom_level else " (fragments spread over their atoms)")
+                      + f", from {self.baseline:.2f} ({self.baseline_name})")
         scale = ColorScale.shared([self.values_a, self.values_b], True, vmax, label)
         highlights = [_pair_highlights(m, v, changed, scale, atom_labels)
                       for m, v, changed in ((mol_a, self.values_a, self.changed_a),
@@ -219,7 +243,7 @@ def _pair_highlights(mol: Chem.Mol, values: np.ndarray, changed: Sequence[int],
 
 def compare(model, smiles_a: str, smiles_b: str, measured_a: float | None = None,
             measured_b: float | None = None, reference="training",
-            timeout: int = MCS_TIMEOUT) -> PairComparison:
+            timeout: int = MCS_TIMEOUT, split: str = "auto") -> PairComparison:
     """Compare two analogues with a fitted QSARModel (see the module docstring).
 
     Parameters
@@ -231,42 +255,57 @@ def compare(model, smiles_a: str, smiles_b: str, measured_a: float | None = None
     measured_a, measured_b : float, optional
         Measured values, shown beside the predictions and as the measured difference.
     reference : as in :meth:`QSARModel.explain`
-        The baseline both molecules' colours are measured from (it cancels in the split).
+        The baseline each molecule's colours are measured from under ``split="molecules"``
+        (it cancels in the split).
     timeout : int
         Seconds for the common-substructure search.
+    split : {"auto", "pair", "molecules"}
+        ``"pair"``: the atoms' values are their shares of the difference, one molecule against
+        the other; ``"molecules"``: each molecule's own contributions; ``"auto"``: ``"pair"``
+        where the model allows it (the default kernel and additive models on the default
+        descriptors), else ``"molecules"``.
 
     Raises
     ------
     MoleculeError
         Where a molecule cannot be read or bagged.
     ValueError
-        Where the model gives no signed contributions.
+        Where the model gives no signed contributions, or cannot give ``split="pair"``.
     """
     if model.task_ != "regression":
         raise ValueError("compare needs a regression model (classifiers: explain each)")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    pair_split = split == "pair" or (split == "auto" and pair_level_available(model))
     raw_a, raw_b = model.explain([smiles_a, smiles_b], reference="intercept")
     for e in (raw_a, raw_b):
         e._require_ok()
-    ref = reference_prediction(model, reference)
-    values_a, atom_level = _per_atom(raw_a)
-    values_b, _ = _per_atom(raw_b)
     common_a, common_b, smarts = common_substructure(raw_a.mol, raw_b.mol, timeout)
+    if pair_split:
+        values_a, values_b = pair_atom_contributions(model, raw_a.mol, raw_b.mol, common_a, common_b)
+        atom_level, baseline, baseline_name = True, float(raw_b.prediction), "b"
+    else:
+        values_a, atom_level = _per_atom(raw_a)
+        values_b, _ = _per_atom(raw_b)
     changed_a = tuple(sorted(set(range(len(values_a))) - set(common_a)))
     changed_b = tuple(sorted(set(range(len(values_b))) - set(common_b)))
     changed_part = float(values_a[list(changed_a)].sum() - values_b[list(changed_b)].sum())
     context_part = float(values_a[list(common_a)].sum() - values_b[list(common_b)].sum())
-    shift = ref.value - raw_a.baseline if ref is not None and raw_a.baseline is not None else 0.0
-    for values, common in ((values_a, common_a), (values_b, common_b)):
-        if common:  # an equal share per common atom: as many in both, so it cancels
-            values[list(common)] -= shift / len(common)
+    if not pair_split:
+        ref = reference_prediction(model, reference)
+        shift = ref.value - raw_a.baseline if ref is not None and raw_a.baseline is not None else 0.0
+        for values, common in ((values_a, common_a), (values_b, common_b)):
+            if common:  # an equal share per common atom: as many in both, so it cancels
+                values[list(common)] -= shift / len(common)
+        baseline, baseline_name = (ref.value, ref.name) if ref is not None else (0.0, "none")
     return PairComparison(
         smiles_a=smiles_a, smiles_b=smiles_b, mol_a=raw_a.mol, mol_b=raw_b.mol,
         prediction_a=float(raw_a.prediction), prediction_b=float(raw_b.prediction),
         changed_part=changed_part, context_part=context_part, common_a=common_a,
         common_b=common_b, changed_a=changed_a, changed_b=changed_b, values_a=values_a,
-        values_b=values_b, baseline=ref.value if ref is not None else 0.0,
-        baseline_name=ref.name if ref is not None else "none", atom_level=atom_level,
-        mcs_smarts=smarts, measured_a=_number(measured_a), measured_b=_number(measured_b),
+        values_b=values_b, baseline=baseline, baseline_name=baseline_name,
+        atom_level=atom_level, mcs_smarts=smarts, split="pair" if pair_split else "molecules",
+        measured_a=_number(measured_a), measured_b=_number(measured_b),
         target_name=raw_a.target_name, units=raw_a.units)
 
 
@@ -278,11 +317,12 @@ def _number(value) -> float | None:
 
 def compare_frame(model, frame: pd.DataFrame, smiles_a: str = "smiles_a",
                   smiles_b: str = "smiles_b", measured_a: str | None = None,
-                  measured_b: str | None = None, timeout: int = MCS_TIMEOUT) -> pd.DataFrame:
+                  measured_b: str | None = None, timeout: int = MCS_TIMEOUT,
+                  split: str = "auto") -> pd.DataFrame:
     """:func:`compare` for every row of ``frame`` (one pair per row): a DataFrame with the
     input's columns and, per row, ``prediction_a, prediction_b, predicted_difference,
     changed_part, context_part, measured_difference, common_atoms, changed_atoms_a,
-    changed_atoms_b, atom_level, status, error``. A pair that fails keeps its row with status
+    changed_atoms_b, atom_level, split, status, error``. A pair that fails keeps its row with status
     "failed" and the reason."""
     for column in (smiles_a, smiles_b, measured_a, measured_b):
         if column is not None and column not in frame:
@@ -292,7 +332,7 @@ def compare_frame(model, frame: pd.DataFrame, smiles_a: str = "smiles_a",
         try:
             pair = compare(model, row[smiles_a], row[smiles_b],
                            row[measured_a] if measured_a else None,
-                           row[measured_b] if measured_b else None, timeout=timeout)
+                           row[measured_b] if measured_b else None, timeout=timeout, split=split)
             out = pair.to_dict()
         except ValueError as exc:  # MoleculeError included
             out = {"status": "failed", "error": str(exc)}
@@ -300,6 +340,6 @@ def compare_frame(model, frame: pd.DataFrame, smiles_a: str = "smiles_a",
         rows.append(out)
     columns = ["prediction_a", "prediction_b", "predicted_difference", "changed_part",
                "context_part", "measured_difference", "common_atoms", "changed_atoms_a",
-               "changed_atoms_b", "atom_level", "status", "error"]
+               "changed_atoms_b", "atom_level", "split", "status", "error"]
     added = pd.DataFrame(rows, columns=columns, index=frame.index)
     return pd.concat([frame, added], axis=1)

@@ -46,6 +46,17 @@ def test_contributions_add_up_and_weights_follow_them(planted):
         np.testing.assert_allclose(a, b, atol=1e-9)
 
 
+def test_a_difference_splits_over_the_features_that_differ(planted):
+    bags, y, coef, _ = planted
+    model = AdditiveRegressor().fit(bags, y)
+    a, b = bags[0], bags[1]
+    features, values = model.difference_contributions(a, b)
+    delta = np.asarray(a.sum(0) - b.sum(0)).ravel()
+    np.testing.assert_array_equal(features, np.flatnonzero(delta))
+    np.testing.assert_allclose(values, delta[features] * model.coef_[features])
+    assert values.sum() == pytest.approx(float(model.predict([a])[0] - model.predict([b])[0]))
+
+
 def test_dense_and_sparse_bags_give_the_same_model(planted):
     bags, y, _, _ = planted
     sparse = AdditiveRegressor().fit(bags, y)

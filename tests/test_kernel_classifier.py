@@ -60,6 +60,15 @@ def test_log_odds_split_exactly_over_instances(kernels):
     np.testing.assert_allclose(total, model.decision_function(test), atol=1e-6)
 
 
+def test_a_log_odds_difference_splits_exactly_over_features(binary):
+    model, test, _ = binary
+    for a, b in zip(test[:6], test[6:12]):
+        features, values = model.difference_contributions(a, b)
+        log_odds = model.decision_function([a, b])
+        assert values.sum() == pytest.approx(log_odds[0] - log_odds[1], abs=1e-10)
+        assert set(features) == set(np.flatnonzero(a.sum(0) != b.sum(0)))
+
+
 def test_three_classes_one_vs_rest_with_exact_logits():
     bags, y = key_instance_bags(240, n_classes=3, seed=3)
     model = BagKernelClassifier().fit(bags[:180], y[:180])

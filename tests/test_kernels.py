@@ -59,6 +59,26 @@ def test_instance_contributions_add_up_to_the_prediction(kernels):
     np.testing.assert_allclose([w.sum() for w in weights], 1.0)
 
 
+@pytest.mark.parametrize("kernels", [("minmax",), ("linear",), ("minmax+linear",)])
+def test_a_difference_splits_exactly_over_the_features_that_differ(kernels):
+    bags = _count_bags(60, seed=4)
+    rng = np.random.RandomState(5)
+    y = np.array([np.tanh(b.toarray()[:, :5].sum()) + 0.1 * rng.randn() for b in bags])
+    model = BagKernelRegressor(kernels=kernels).fit(bags[:45], y[:45])
+    for a, b in zip(bags[45:52], bags[52:59]):
+        features, values = model.difference_contributions(a, b)
+        sum_a, sum_b = a.toarray().sum(0), b.toarray().sum(0)
+        np.testing.assert_array_equal(features, np.flatnonzero(sum_a != sum_b))
+        assert values.sum() == pytest.approx(float(np.diff(model.predict([b, a]))[0]), abs=1e-10)
+    # One changed count: the whole difference is that feature's.
+    a = bags[50].toarray()
+    b = a.copy()
+    b[0, 7] += 2
+    features, values = model.difference_contributions(a, b)
+    assert list(features) == [7]
+    assert values[0] == pytest.approx(model.predict([a])[0] - model.predict([b])[0], abs=1e-10)
+
+
 def test_two_outputs_split_exactly_too():
     bags = _count_bags(40, seed=3)
     y = np.array([[b.sum(), b.toarray()[:, 0].sum()] for b in bags])

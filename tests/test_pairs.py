@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
-from milearn_core import AdditiveRegressor
+from milearn_core import AdditiveRegressor, BagKernelRegressor
 from qsarmil.data import load_dataset
 from qsarmil.featurize import MoleculeBagger
 from qsarmil.model import QSARModel
@@ -37,40 +37,65 @@ def test_common_substructure_keeps_rings_whole():
 def test_the_difference_splits_exactly_into_change_and_context(model):
     pair = model.compare(CRESOL, PHENOL, measured_a=-0.62, measured_b=0.0)
     predicted = model.predict([CRESOL, PHENOL])
+    assert pair.split == "pair" and pair.atom_level
     assert pair.predicted_difference == pytest.approx(predicted[0] - predicted[1], abs=1e-9)
     assert pair.changed_part + pair.context_part == pytest.approx(pair.predicted_difference, abs=1e-6)
     assert pair.changed_a == (0,) and pair.changed_b == ()  # the methyl is the change
     assert pair.measured_difference == pytest.approx(-0.62)
-    assert pair.atom_level
-    # The colours: each molecule adds up to its prediction from the shared baseline.
-    for values, prediction in ((pair.values_a, predicted[0]), (pair.values_b, predicted[1])):
-        assert pair.baseline + values.sum() == pytest.approx(prediction, abs=1e-6)
-    # The changed atoms keep their own contributions: the change part is what they carry.
+    # One molecule against the other: a's atoms less b's give the difference.
+    assert pair.values_a.sum() - pair.values_b.sum() == pytest.approx(pair.predicted_difference,
+                                                                      abs=1e-6)
     assert pair.values_a[list(pair.changed_a)].sum() == pytest.approx(pair.changed_part, abs=1e-9)
 
 
-def test_the_additive_model_has_no_context_part():
-    """An additive model reads the shared atoms alike in both molecules, except where the
-    change alters their own Morgan environments (its neighbours)."""
+def test_each_molecule_from_the_reference_on_request(model):
+    pair = model.compare(CRESOL, PHENOL, split="molecules")
+    predicted = model.predict([CRESOL, PHENOL])
+    assert pair.split == "molecules" and pair.baseline_name == "mean training prediction"
+    # The colours: each molecule adds up to its prediction from the shared baseline.
+    for values, prediction in ((pair.values_a, predicted[0]), (pair.values_b, predicted[1])):
+        assert pair.baseline + values.sum() == pytest.approx(prediction, abs=1e-6)
+    assert pair.changed_part + pair.context_part == pytest.approx(pair.predicted_difference, abs=1e-6)
+    with pytest.raises(ValueError, match="split must be one of"):
+        model.compare(CRESOL, PHENOL, split="atoms")
+
+
+def _far_atoms(pair, bonds: int) -> list[tuple[int, int]]:
+    """(atom of a, atom of b) common pairs at least ``bonds`` bonds from every changed atom
+    of a."""
+    distances = Chem.GetDistanceMatrix(pair.mol_a)
+    return [(i, j) for i, j in zip(pair.common_a, pair.common_b)
+            if all(distances[i, c] >= bonds for c in pair.changed_a)]
+
+
+@pytest.mark.parametrize("estimator", [BagKernelRegressor(kernels=("minmax",)), AdditiveRegressor()],
+                         ids=["minmax kernel", "additive"])
+def test_the_pair_split_leaves_alike_atoms_at_zero(estimator):
+    """The CH2 / CH2CH2 linker of the issue: with radius-2 Morgan environments, shared atoms
+    three bonds or more from the change read the same in both molecules and get exactly 0;
+    the per-molecule view moves them (the kernel compares whole molecules)."""
     data = load_dataset("solubility")
     train = data[data.split == "train"].head(150)
-    additive = QSARModel(bagger=MoleculeBagger(progress=False, descriptors=("morgan_atoms",)),
-                         estimator=AdditiveRegressor(), uncertainty=None).fit(train.smiles,
-                                                                              train.target)
-    pair = additive.compare("CCCCCCCO", "CCCCCCO")
-    assert pair.changed_a == (0,) and pair.common_b == tuple(range(7))
-    # b's atom 0 stands for a's CH2 next to the change (a CH3 there): from 3 bonds on, the
-    # radius-2 environments are the same atoms with the same invariants.
-    far = [a for a in pair.common_b if a >= 3]
-    values_a = dict(zip(pair.common_b, pair.values_a[list(pair.common_a)]))
-    for atom in far:
-        assert values_a[atom] == pytest.approx(pair.values_b[atom], abs=1e-9)
+    morgan = QSARModel(bagger=MoleculeBagger(progress=False, descriptors=("morgan_atoms",)),
+                       estimator=estimator, uncertainty=None).fit(train.smiles, train.target)
+    pair = morgan.compare(LINKERS[1], LINKERS[0])
+    far = _far_atoms(pair, 3)
+    assert len(far) >= 5 and pair.split == "pair"
+    for i, j in far:
+        assert pair.values_a[i] == 0 and pair.values_b[j] == 0
+    assert abs(pair.changed_part) > 0
+    assert pair.values_a.sum() - pair.values_b.sum() == pytest.approx(pair.predicted_difference,
+                                                                      abs=1e-6)
+    if isinstance(estimator, BagKernelRegressor):
+        each = morgan.compare(LINKERS[1], LINKERS[0], split="molecules")
+        assert any(abs(each.values_a[i] - each.values_b[j]) > 1e-6 for i, j in far)
 
 
 def test_the_pair_picture(model):
     pair = model.compare(*LINKERS)
     svg = pair.draw()
-    assert svg.count("<svg") == 1 and "the change" in svg and "per atom" in svg
+    assert svg.count("<svg") == 1 and "the change" in svg and "against the other" in svg
+    assert "per atom, from" in model.compare(*LINKERS, split="molecules").draw()
     assert pair.draw(fmt="png")[:4] == b"\x89PNG"
     assert f"{pair.predicted_difference:+.2f}" in pair.summary()
 
@@ -83,6 +108,7 @@ def test_compare_frame_keeps_every_row(model):
     assert list(out.id) == [1, 2, 3] and list(out.status) == ["ok", "ok", "failed"]
     ok = out[out.status == "ok"]
     np.testing.assert_allclose(ok.changed_part + ok.context_part, ok.predicted_difference, atol=1e-6)
+    assert list(ok.split) == ["pair", "pair"]
     np.testing.assert_allclose(ok.measured_difference, [-0.6, 0.5])
     assert "nonsense(" in out.error.iloc[2] or out.error.iloc[2]
     with pytest.raises(ValueError, match="no column 'x'"):

@@ -139,6 +139,16 @@ class AdditiveRegressor(PersistMixin, RegressorMixin, BaseEstimator):
         packed = self._packed(X)
         return packed.split(np.asarray(packed.instances @ self.coef_.T))
 
+    def difference_contributions(self, bag_a, bag_b) -> tuple[np.ndarray, np.ndarray]:
+        """The prediction difference of two bags split exactly over the features their sums
+        differ in: ``features`` and ``values`` (``(sum_a - sum_b) * coef_``) with
+        ``predict(a) - predict(b) = values.sum()`` (per output)."""
+        sums = _bag_sums(self._packed([bag_a, bag_b]))
+        sums = sums.toarray() if sp.issparse(sums) else np.asarray(sums)
+        features = np.flatnonzero(sums[0] != sums[1])
+        out = (sums[0, features] - sums[1, features])[:, None] * np.atleast_2d(self.coef_)[:, features].T
+        return features, (out[:, 0] if np.ndim(self.coef_) == 1 else out)
+
     def instance_weights(self, X, method: str = "auto") -> list[np.ndarray]:
         """Per-instance weights, each bag summing to 1.
 
