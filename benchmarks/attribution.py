@@ -412,7 +412,8 @@ def summary(per_set: dict, tasks: dict | None = None) -> dict:
 
 
 NAMES = {"ours_pair": "ours, pair split (compare; default model)",
-         "ours_atoms": "ours, atoms of each molecule (explain)", "ours_fragments": "ours, fragments spread over atoms",
+         "ours_atoms": "ours, atoms of each molecule (explain)",
+         "ours_fragments": "ours, fragments spread over atoms",
          "rf_masking": "RF on ECFP4 + atom masking", "svr_masking": "Tanimoto SVR + atom masking",
          "random": "random attribution"}
 

@@ -35,7 +35,8 @@ from milearn_core import predicts_from_bag_sums
 from .descriptors import WHOLE_OVER_FRAGMENTS, describe_fragments_sparse
 
 __all__ = ["Reference", "atom_bag", "atom_contributions", "atom_level_available",
-           "explanation_parts", "pair_atom_contributions", "pair_level_available", "reference_prediction", "relative_to_reference",
+           "explanation_parts", "pair_atom_contributions", "pair_level_available",
+           "reference_prediction", "relative_to_reference",
            "training_reference", "training_scale", "TRAINING_REFERENCE", "SCALE_QUANTILE"]
 
 TRAINING_REFERENCE = "mean training prediction"
