@@ -145,7 +145,7 @@ def _which_molecule(message: str, smiles: tuple[str, str]) -> str:
     """``message`` with a leading quoted SMILES named as molecule a or b and shortened, so the
     reason stays readable when the SMILES is long."""
     for name, text in zip("ab", smiles):
-        quoted = repr(text)
+        quoted = repr(printable(text, 60))  # as Explanation quotes it
         if message.startswith(quoted):
             return f"molecule {name} ({printable(text, 60)}){message[len(quoted):]}"
     return message

@@ -12,6 +12,7 @@ from rdkit import Chem
 
 from milearn_core.persist import atomic_path
 
+from .columns import printable
 from .explain import (
     FLAT_NOTE,
     atom_values,
@@ -83,7 +84,8 @@ class Explanation:
 
     def _require_ok(self):
         if self.status != "ok":
-            raise ValueError(f"{self.smiles!r} could not be explained: {self.error}")
+            # Shortened: a 5 000-character SMILES would bury the reason.
+            raise ValueError(f"{printable(self.smiles, 60)!r} could not be explained: {self.error}")
 
     @property
     def is_conformer_bag(self) -> bool:

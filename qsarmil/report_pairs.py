@@ -2,9 +2,9 @@
 
 For each pair ``(i, j)`` of the report's molecules: a table row with the predicted difference
 ``i - j`` split into the changed atoms' part and the context's, the measured difference where
-both values are given, and one drawing per pair (the change in gold) on the report's colour
-scale. A pair that cannot be compared (a molecule that failed, a classifier) keeps its row,
-with the reason.
+both values are given, and one drawing per pair (the change in gold; each molecule measured
+against the other, where the model allows it) on the report's colour scale. A pair that
+cannot be compared (a molecule that failed, a classifier) keeps its row, with the reason.
 """
 
 from __future__ import annotations
@@ -94,7 +94,9 @@ def pairs_section(model, smiles: Sequence[str], pairs: list[tuple[int, int]],
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     intro = ("Each pair's predicted difference splits exactly into the part carried by the "
              "changed atoms (outside the common substructure, drawn in gold) and the part the "
-             "model reads in the shared context.")
+             "model reads in the shared context. Where the model splits a difference over atoms "
+             "(the kernel and additive models), the drawings measure each molecule against the "
+             "other, and atoms that read alike in both are uncoloured.")
     return (f"<h2 id='pairs'>Pairs</h2><p>{html.escape(intro)}</p><table class='sortable'>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
             f"{''.join(pictures)}")

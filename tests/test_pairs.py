@@ -122,3 +122,11 @@ def test_a_search_that_times_out_gives_no_split(model):
     assert common_substructure(a, b, timeout=1, partial=True)[0] == ()  # nothing found so far
     with pytest.raises(ValueError, match="did not finish within 1 s"):
         compare(model, ladder, "C1N" + ladder[3:], timeout=1)
+
+
+def test_a_long_smiles_is_shortened_in_the_error(model):
+    with pytest.raises(ValueError) as caught:
+        model.compare("CCO", "C" * 600)
+    message = str(caught.value)
+    assert message.startswith("'CCCC") and "(600 characters)" in message
+    assert "max_heavy_atoms=500" in message and len(message) < 200
