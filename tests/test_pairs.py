@@ -130,3 +130,20 @@ def test_a_long_smiles_is_shortened_in_the_error(model):
     message = str(caught.value)
     assert message.startswith("'CCCC") and "(600 characters)" in message
     assert "max_heavy_atoms=500" in message and len(message) < 200
+
+
+def test_a_two_class_model_splits_a_log_odds_difference_over_atoms():
+    from qsarmil.attribution import pair_atom_contributions
+
+    data = load_dataset("solubility")
+    train = data[data.split == "train"].head(150)
+    classifier = QSARModel(bagger=MoleculeBagger(progress=False), uncertainty=None).fit(
+        train.smiles, (train.target > train.target.median()).astype(int))
+    a, b = (Chem.MolFromSmiles(s) for s in LINKERS[::-1])
+    common_a, common_b, _ = common_substructure(a, b)
+    values_a, values_b = pair_atom_contributions(classifier, a, b, common_a, common_b)
+    log_odds = classifier.estimator_.decision_function(
+        classifier.bagger_.transform(list(LINKERS[::-1])))
+    assert values_a.sum() - values_b.sum() == pytest.approx(log_odds[0] - log_odds[1], abs=1e-9)
+    with pytest.raises(ValueError, match="needs a regression model"):
+        classifier.compare(*LINKERS)
