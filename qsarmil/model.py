@@ -981,7 +981,12 @@ def _checked_targets(y, n_molecules: int, task: str) -> np.ndarray:
         raise ValueError("no molecules to fit on")
     if len(y) != n_molecules:
         raise ValueError(f"{n_molecules} molecules but {len(y)} targets")
-    for row, value in enumerate(y.reshape(len(y), -1)[:, 0] if y.ndim > 1 else y):
+    if y.ndim == 2 and y.shape[1] == 1:  # a column, as from frame[["pIC50"]]
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"y must hold one target per molecule (shape ({n_molecules},)), got "
+                         f"shape {y.shape}: a QSARModel predicts one target, fit one per column")
+    for row, value in enumerate(y):
         if value is None or (isinstance(value, float | np.floating) and not np.isfinite(value)):
             raise ValueError(f"row {row}: target {value!r} is missing or not a finite number")
         if task == "regression":

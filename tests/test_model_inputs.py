@@ -64,6 +64,18 @@ def test_length_mismatch_and_non_iterables():
         QSARModel().fit(42, [1.0])
 
 
+def test_one_target_per_molecule():
+    smiles = ["CCO", "CCN", "c1ccccc1", "CC(=O)O", "CCCO", "CCCN"]
+    y = np.array([0.1, 0.2, 0.9, 0.4, 0.3, 0.5])
+    # Two columns would fit but could not predict: refused at fit, with the shape.
+    with pytest.raises(ValueError, match=r"one target per molecule .* shape \(6, 2\)"):
+        QSARModel(uncertainty=None).fit(smiles, np.c_[y, 2 * y])
+    # One column is one target.
+    column = QSARModel(uncertainty=None).fit(smiles, y[:, None])
+    np.testing.assert_allclose(column.predict(smiles), QSARModel(uncertainty=None).fit(
+        smiles, y).predict(smiles))
+
+
 IMIPRAMINE = "CN(C)CCCN1c2ccccc2CCc2ccccc21"
 
 
