@@ -122,17 +122,29 @@ def pair_atom_contributions(model, mol_a: Chem.Mol, mol_b: Chem.Mol, common_a: S
 
     The estimator splits the difference exactly over the features whose counts differ
     between the two molecules (``difference_contributions``): what both hold alike gets
-    nothing. A feature's share goes to the atoms that hold it without a counterpart: its count
-    at a common atom (``common_a[k]`` matched to ``common_b[k]``) beyond the matched atom's, and
-    its whole count at the other atoms, in proportion to those counts. Returns ``values_a``
-    and ``values_b`` with ``prediction(a) - prediction(b) = values_a.sum() - values_b.sum()``;
-    a positive value raises its own molecule's prediction against the other's. Two-class
-    classifiers: the log-odds of ``classes_[1]``.
+    nothing. A feature's share goes to the molecule that holds more of it, on its atoms that
+    hold it without a counterpart in the other: at a common atom (``common_a[k]`` matched to
+    ``common_b[k]``) its count beyond the matched atom's, at the other atoms its whole count,
+    in proportion to those counts. So an atom's value is what its own extra features do: a
+    positive value raises its own molecule's prediction against the other's. Returns
+    ``values_a`` and ``values_b`` with ``prediction(a) - prediction(b) = values_a.sum() -
+    values_b.sum()``. Two-class classifiers: the log-odds of ``classes_[1]``.
+
+    Raises
+    ------
+    ValueError
+        Where the model cannot split a difference over atoms (:func:`pair_level_available`),
+        or the common atoms are not two equally long lists of distinct atoms of each molecule.
     """
     if not pair_level_available(model):
         raise ValueError("this model does not split a difference of predictions over atoms (it "
-                         "needs a regressor or two-class kernel model on the default fragment "
-                         "descriptors)")
+                         "needs a kernel or additive model on atom-summable in-parent "
+                         "descriptors, e.g. the default fragment descriptors)")
+    common_a, common_b = (_atom_list(c, m, name) for c, m, name in
+                          ((common_a, mol_a, "common_a"), (common_b, mol_b, "common_b")))
+    if len(common_a) != len(common_b):
+        raise ValueError(f"common_a holds {len(common_a)} atoms but common_b {len(common_b)}: "
+                         "they must be matched pairwise")
     held_a, held_b = atom_bag(model.bagger_, mol_a), atom_bag(model.bagger_, mol_b)
     features, shares = model.estimator_.difference_contributions(held_a, held_b)
     if np.ndim(shares) != 1:
@@ -140,14 +152,28 @@ def pair_atom_contributions(model, mol_a: Chem.Mol, mol_b: Chem.Mol, common_a: S
     unmatched_a = held_a[:, features].toarray()
     unmatched_b = held_b[:, features].toarray()
     if len(common_a):
-        matched = np.minimum(unmatched_a[list(common_a)], unmatched_b[list(common_b)])
-        unmatched_a[list(common_a)] -= matched
-        unmatched_b[list(common_b)] -= matched
+        matched = np.minimum(unmatched_a[common_a], unmatched_b[common_b])
+        unmatched_a[common_a] -= matched
+        unmatched_b[common_b] -= matched
     # Per feature, (unmatched in a) - (unmatched in b) is the count difference, never 0 for a
-    # feature that differs; so their sum is positive and the shares add up exactly.
-    holders = unmatched_a.sum(axis=0) + unmatched_b.sum(axis=0)
-    per_count = np.asarray(shares, dtype=np.float64) / np.where(holders > 0, holders, 1.0)
-    return unmatched_a @ per_count, -(unmatched_b @ per_count)
+    # feature that differs: the molecule with more unmatched holds the extra, and its
+    # unmatched total is positive, so the shares add up exactly.
+    total_a, total_b = unmatched_a.sum(axis=0), unmatched_b.sum(axis=0)
+    shares = np.asarray(shares, dtype=np.float64)
+    a_more = total_a > total_b
+    per_a = np.where(a_more, shares, 0.0) / np.where(total_a > 0, total_a, 1.0)
+    per_b = np.where(a_more, 0.0, -shares) / np.where(total_b > 0, total_b, 1.0)
+    return unmatched_a @ per_a, unmatched_b @ per_b
+
+
+def _atom_list(atoms: Sequence[int], mol: Chem.Mol, name: str) -> list[int]:
+    """``atoms`` as a list of distinct atom indices of ``mol``, else ValueError."""
+    out = [int(a) for a in atoms]
+    n = mol.GetNumAtoms()
+    if len(set(out)) != len(out) or any(not 0 <= a < n for a in out):
+        raise ValueError(f"{name} must list distinct atoms of its molecule (0 to {n - 1}), "
+                         f"got {list(atoms)!r}")
+    return out
 
 
 def reference_prediction(model, reference="training") -> Reference | None:

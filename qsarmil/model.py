@@ -976,6 +976,8 @@ def _checked_targets(y, n_molecules: int, task: str) -> np.ndarray:
     (``task`` "auto": only the checks every task shares)."""
     if isinstance(y, str) or not isinstance(y, Iterable) and np.ndim(y) == 0:
         raise TypeError(f"y must hold one target per molecule, got {type(y).__name__}")
+    if hasattr(y, "to_numpy"):  # a pandas Series or DataFrame (list() would give its column names)
+        y = y.to_numpy()
     y = np.asarray(list(y) if not isinstance(y, np.ndarray) else y)
     if n_molecules == 0:
         raise ValueError("no molecules to fit on")

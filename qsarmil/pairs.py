@@ -13,10 +13,10 @@ Two ways to give the atoms their values (``split``):
 - ``"pair"`` (the default where the model allows it): one molecule against the other
   (:func:`qsarmil.attribution.pair_atom_contributions`). The model's difference is split
   exactly over the descriptor features the two molecules hold in different counts; a
-  feature's share goes to the atoms that hold it without a counterpart in the other molecule.
-  A shared atom whose own environment is the same in both gets 0, so the picture shows only
-  what differs; the context part is what the shared atoms next to the change carry (their
-  environments, or their atom pairs with the change, differ).
+  feature's share goes to the molecule that holds more of it, on its atoms that hold it
+  without a counterpart in the other. A shared atom whose own features are the same in both
+  gets 0; the context part is what shared atoms carry whose features take in the change (their
+  Morgan environments reach it, or their atom pairs with the changed atoms, half each).
 - ``"molecules"``: each molecule's own atom contributions from the reference prediction
   (:mod:`qsarmil.attribution`), as ``explain`` draws them. The shared atoms carry values too,
   and these can move between the two molecules: the kernel compares whole molecules, so a
@@ -197,7 +197,7 @@ class PairComparison:
             rdDepictor.Compute2DCoords(mol_b)
         label = colorbar_label(True, self.target_name, self.units)
         if self.split == "pair":
-            label += " per atom, each molecule against the other (alike in both: 0)"
+            label += " per atom, each molecule against the other (same features in both: 0)"
         else:
             label += ((" per atom" if self.atom_level else " (fragments spread over their atoms)")
                       + f", from {self.baseline:.2f} ({self.baseline_name})")
@@ -262,8 +262,8 @@ def compare(model, smiles_a: str, smiles_b: str, measured_a: float | None = None
     split : {"auto", "pair", "molecules"}
         ``"pair"``: the atoms' values are their shares of the difference, one molecule against
         the other; ``"molecules"``: each molecule's own contributions; ``"auto"``: ``"pair"``
-        where the model allows it (the default kernel and additive models on the default
-        descriptors), else ``"molecules"``.
+        where the model allows it (kernel and additive models on atom-summable in-parent
+        descriptors: the default regression model does), else ``"molecules"``.
 
     Raises
     ------
@@ -277,6 +277,7 @@ def compare(model, smiles_a: str, smiles_b: str, measured_a: float | None = None
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     pair_split = split == "pair" or (split == "auto" and pair_level_available(model))
+    ref = reference_prediction(model, reference)  # checked under either split
     raw_a, raw_b = model.explain([smiles_a, smiles_b], reference="intercept")
     for e in (raw_a, raw_b):
         e._require_ok()
@@ -292,7 +293,6 @@ def compare(model, smiles_a: str, smiles_b: str, measured_a: float | None = None
     changed_part = float(values_a[list(changed_a)].sum() - values_b[list(changed_b)].sum())
     context_part = float(values_a[list(common_a)].sum() - values_b[list(common_b)].sum())
     if not pair_split:
-        ref = reference_prediction(model, reference)
         shift = ref.value - raw_a.baseline if ref is not None and raw_a.baseline is not None else 0.0
         for values, common in ((values_a, common_a), (values_b, common_b)):
             if common:  # an equal share per common atom: as many in both, so it cancels

@@ -95,8 +95,8 @@ def pairs_section(model, smiles: Sequence[str], pairs: list[tuple[int, int]],
     intro = ("Each pair's predicted difference splits exactly into the part carried by the "
              "changed atoms (outside the common substructure, drawn in gold) and the part the "
              "model reads in the shared context. Where the model splits a difference over atoms "
-             "(the kernel and additive models), the drawings measure each molecule against the "
-             "other, and atoms that read alike in both are uncoloured.")
+             "(the default regression model does), the drawings measure each molecule against "
+             "the other, and atoms whose features are the same in both are uncoloured.")
     return (f"<h2 id='pairs'>Pairs</h2><p>{html.escape(intro)}</p><table class='sortable'>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
             f"{''.join(pictures)}")

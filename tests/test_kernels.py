@@ -70,6 +70,13 @@ def test_a_difference_splits_exactly_over_the_features_that_differ(kernels):
         sum_a, sum_b = a.toarray().sum(0), b.toarray().sum(0)
         np.testing.assert_array_equal(features, np.flatnonzero(sum_a != sum_b))
         assert values.sum() == pytest.approx(float(np.diff(model.predict([b, a]))[0]), abs=1e-10)
+    # An empty bag against a training set with an empty bag (similarity 1 by convention).
+    with_empty = [*bags[:44], sp.csr_matrix((2, 30))]
+    empty_model = BagKernelRegressor(kernels=kernels).fit(with_empty, y[:45])
+    empty, full = np.zeros((1, 30)), bags[50]
+    _, values = empty_model.difference_contributions(empty, full)
+    assert values.sum() == pytest.approx(float(np.diff(empty_model.predict([full, empty]))[0]),
+                                         abs=1e-10)
     # One changed count: the whole difference is that feature's.
     a = bags[50].toarray()
     b = a.copy()

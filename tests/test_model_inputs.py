@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from qsarmil.data import load_dataset
@@ -70,10 +71,14 @@ def test_one_target_per_molecule():
     # Two columns would fit but could not predict: refused at fit, with the shape.
     with pytest.raises(ValueError, match=r"one target per molecule .* shape \(6, 2\)"):
         QSARModel(uncertainty=None).fit(smiles, np.c_[y, 2 * y])
-    # One column is one target.
-    column = QSARModel(uncertainty=None).fit(smiles, y[:, None])
-    np.testing.assert_allclose(column.predict(smiles), QSARModel(uncertainty=None).fit(
-        smiles, y).predict(smiles))
+    frame = pd.DataFrame({"t": y, "u": 2 * y})
+    with pytest.raises(ValueError, match=r"shape \(6, 2\)"):
+        QSARModel(uncertainty=None).fit(smiles, frame)
+    # One column is one target, as an array or a frame.
+    expected = QSARModel(uncertainty=None).fit(smiles, y).predict(smiles)
+    for column in (y[:, None], frame[["t"]]):
+        np.testing.assert_allclose(QSARModel(uncertainty=None).fit(smiles, column).predict(smiles),
+                                   expected)
 
 
 IMIPRAMINE = "CN(C)CCCN1c2ccccc2CCc2ccccc21"

@@ -147,3 +147,36 @@ def test_a_two_class_model_splits_a_log_odds_difference_over_atoms():
     assert values_a.sum() - values_b.sum() == pytest.approx(log_odds[0] - log_odds[1], abs=1e-9)
     with pytest.raises(ValueError, match="needs a regression model"):
         classifier.compare(*LINKERS)
+
+
+def test_a_feature_goes_to_the_molecule_that_holds_more_of_it():
+    """Additive model: a's atoms carry exactly the features a holds more of (count excess
+    times coefficient), b's those b holds more of, so each atom's value is what its own extra
+    features do (cumene against toluene: both hold unmatched methyls)."""
+    from qsarmil.attribution import atom_bag
+
+    data = load_dataset("solubility")
+    train = data[data.split == "train"].head(150)
+    additive = QSARModel(bagger=MoleculeBagger(progress=False, descriptors=("morgan_atoms",)),
+                         estimator=AdditiveRegressor(), uncertainty=None).fit(train.smiles,
+                                                                              train.target)
+    pair = additive.compare("CC(C)c1ccccc1", "Cc1ccccc1")
+    counts_a, counts_b = (np.asarray(atom_bag(additive.bagger_, m).sum(axis=0)).ravel()
+                          for m in (pair.mol_a, pair.mol_b))
+    coef = additive.estimator_.coef_
+    excess = counts_a - counts_b
+    assert pair.values_a.sum() == pytest.approx((coef * np.clip(excess, 0, None)).sum(), abs=1e-9)
+    assert pair.values_b.sum() == pytest.approx((coef * np.clip(-excess, 0, None)).sum(), abs=1e-9)
+
+
+def test_bad_common_atoms_and_references_are_refused(model):
+    from qsarmil.attribution import pair_atom_contributions
+
+    a, b = Chem.MolFromSmiles(CRESOL), Chem.MolFromSmiles(PHENOL)
+    for common_a, common_b, message in (((1, 2), (0,), "must be matched pairwise"),
+                                        ((1, 99), (0, 1), "distinct atoms of its molecule"),
+                                        ((1, 1), (0, 1), "distinct atoms of its molecule")):
+        with pytest.raises(ValueError, match=message):
+            pair_atom_contributions(model, a, b, common_a, common_b)
+    with pytest.raises(ValueError, match="cannot parse"):
+        model.compare(CRESOL, PHENOL, reference="bogus((")

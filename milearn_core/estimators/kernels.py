@@ -446,6 +446,7 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
             K = minmax_kernel(sums, train)
             totals = np.asarray(sums.sum(axis=1)).ravel()
             union = (totals[:, None] + np.asarray(train.sum(axis=1)).ravel()[None, :]) / (1.0 + K)
+            empty = (union <= 0).any(axis=0)  # an all-zero bag against an all-zero training bag
             union = np.where(union > 0, union, 1.0)
             T = train[:, features].toarray()
             d_inter = np.minimum(T, a[features]) - np.minimum(T, b[features])
@@ -454,6 +455,9 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
             # the per-feature changes dI, dU; their mean treats a and b alike.
             share = 0.5 * ((d_inter - K[1][:, None] * d_union) / union[0][:, None]
                            + (d_inter - K[0][:, None] * d_union) / union[1][:, None])
+            # Two all-zero bags have similarity 1 by convention, outside that identity: there
+            # the difference is spread evenly over the features.
+            share[empty] = ((K[0] - K[1])[empty] / features.size)[:, None]
             out = out + share.T @ self.dual_coef_.reshape(train.shape[0], -1)
         return features, out
 
