@@ -324,6 +324,8 @@ def compare_frame(model, frame: pd.DataFrame, smiles_a: str = "smiles_a",
     changed_part, context_part, measured_difference, common_atoms, changed_atoms_a,
     changed_atoms_b, atom_level, split, status, error``. A pair that fails keeps its row with status
     "failed" and the reason."""
+    if split not in SPLITS:  # once, not as a failure of every row
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     for column in (smiles_a, smiles_b, measured_a, measured_b):
         if column is not None and column not in frame:
             raise ValueError(f"no column {column!r} in the frame (columns: {list(frame.columns)})")

@@ -113,6 +113,8 @@ def test_compare_frame_keeps_every_row(model):
     assert "nonsense(" in out.error.iloc[2] or out.error.iloc[2]
     with pytest.raises(ValueError, match="no column 'x'"):
         compare_frame(model, frame, smiles_a="x")
+    with pytest.raises(ValueError, match="split must be one of"):
+        compare_frame(model, frame, split="atoms")
 
 
 def test_a_search_that_times_out_gives_no_split(model):
