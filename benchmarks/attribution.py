@@ -153,20 +153,25 @@ def _atom_bits(mol: Chem.Mol) -> list[set[int]]:
     return out
 
 
-def masking(predict, smiles: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Predictions and Sheridan atom-masking attributions of ``predict`` (ECFP4 rows -> values)."""
-    X = ecfp(smiles)
+def _atom_masking(predict, X: np.ndarray, smiles: list[str], masked_bits
+                  ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Predictions of the ECFP4 rows ``X`` and, per molecule ``k``, each atom's attribution: the
+    prediction minus the prediction with ``masked_bits(k, bits)`` set to 0, ``bits`` being
+    those the atom takes part in."""
     rows, owners = [], []
     for k, s in enumerate(smiles):
         for bits in _atom_bits(Chem.MolFromSmiles(s)):
             masked = X[k].copy()
-            masked[list(bits)] = 0
+            masked[masked_bits(k, bits)] = 0
             rows.append(masked)
             owners.append(k)
-    full = predict(X)
-    masked = predict(np.array(rows))
-    owners = np.array(owners)
+    full, masked, owners = predict(X), predict(np.array(rows)), np.array(owners)
     return full, [full[k] - masked[owners == k] for k in range(len(smiles))]
+
+
+def masking(predict, smiles: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Predictions and Sheridan atom-masking attributions of ``predict`` (ECFP4 rows -> values)."""
+    return _atom_masking(predict, ecfp(smiles), smiles, lambda k, bits: list(bits))
 
 
 def pair_masking(predict, smiles_a: str, smiles_b: str) -> tuple[np.ndarray, np.ndarray]:
@@ -174,15 +179,9 @@ def pair_masking(predict, smiles_a: str, smiles_b: str) -> tuple[np.ndarray, np.
     minus the prediction with the bits it takes part in that the partner lacks set to 0 (so
     masking moves the molecule towards its partner, and shared bits stay)."""
     X = ecfp([smiles_a, smiles_b])
-    rows, owners = [], []
-    for k, (s, partner) in enumerate(((smiles_a, X[1]), (smiles_b, X[0]))):
-        for bits in _atom_bits(Chem.MolFromSmiles(s)):
-            masked = X[k].copy()
-            masked[[bit for bit in bits if partner[bit] == 0]] = 0
-            rows.append(masked)
-            owners.append(k)
-    full, masked, owners = predict(X), predict(np.array(rows)), np.array(owners)
-    return full[0] - masked[owners == 0], full[1] - masked[owners == 1]
+    _, (values_a, values_b) = _atom_masking(
+        predict, X, [smiles_a, smiles_b], lambda k, bits: [bit for bit in bits if X[1 - k][bit] == 0])
+    return values_a, values_b
 
 
 def ours(model: QSARModel, smiles: list[str]) -> tuple[np.ndarray, dict, list]:

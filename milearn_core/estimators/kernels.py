@@ -220,6 +220,13 @@ def _cross_kernel(name: str, scale: float, A: sp.csr_matrix, B: sp.csr_matrix) -
     return K
 
 
+def _unions(A: sp.csr_matrix, B: sp.csr_matrix, K: np.ndarray) -> np.ndarray:
+    """``sum_k max(a_k, b_k)`` for every pair of rows, from their MinMax kernel ``K``
+    (``K = i / (sa + sb - i)`` solved for the union); 0 where both rows are all zero."""
+    sa, sb = np.asarray(A.sum(axis=1)).ravel(), np.asarray(B.sum(axis=1)).ravel()
+    return (sa[:, None] + sb[None, :]) / (1.0 + K)
+
+
 def _n_threads(n_jobs: int | None) -> int:
     """Threads for ``n_jobs`` (None: 1; -1: every core), as joblib counts them."""
     from joblib import effective_n_jobs
@@ -418,9 +425,8 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
         if self._uses_minmax():
             train = self._train()
             K = minmax_kernel(sums, train)
-            sa, sb = np.asarray(sums.sum(axis=1)).ravel(), np.asarray(train.sum(axis=1)).ravel()
-            union = (sa[:, None] + sb[None, :]) / (1.0 + K)  # K = i / (sa + sb - i), solved
-            dual = self.dual_coef_.reshape(len(sb), -1)
+            union = _unions(sums, train, K)
+            dual = self.dual_coef_.reshape(train.shape[0], -1)
             train_csc = train.tocsc()
             for k, bag in enumerate(bags):
                 x = sums[k]
@@ -444,8 +450,7 @@ class _BagKernelModel(PersistMixin, BaseEstimator):
         if self._uses_minmax() and features.size:
             train = self._train()
             K = minmax_kernel(sums, train)
-            totals = np.asarray(sums.sum(axis=1)).ravel()
-            union = (totals[:, None] + np.asarray(train.sum(axis=1)).ravel()[None, :]) / (1.0 + K)
+            union = _unions(sums, train, K)
             empty = (union <= 0).any(axis=0)  # an all-zero bag against an all-zero training bag
             union = np.where(union > 0, union, 1.0)
             T = train[:, features].toarray()
