@@ -14,7 +14,10 @@ model's own predicted difference; atom accuracy = the share of uncommon atoms co
 right sign (+ on a, - on b; Jimenez-Luna et al. 2022). Attributions: ours, the default model's
 pair split (as QSARModel.compare draws a pair: the predicted difference split exactly over the
 descriptor features the two molecules hold in different counts, each feature's share on the
-atoms that hold it without a counterpart in the other molecule; qsarmil.pairs), its exact
+atoms that hold it without a counterpart in the other molecule, and a share held at a common
+atom on the changed atoms it depends on, where there are any; qsarmil.pairs; that rule was
+chosen on training molecules alone, benchmarks/attribution_validation.py) and the same split
+with the shares left at the atoms that hold them (charge="holder"), its exact
 per-molecule atom contributions (as explain draws one molecule) and its fragment contributions
 spread evenly over the fragment's atoms; random forest (200 trees,
 sqrt(features) per split) on ECFP4 (2048 bits) and the Tanimoto SVR on ECFP4 (C by 3-fold CV on
@@ -77,8 +80,8 @@ from qsarmil.pairs import common_substructure
 RDLogger.DisableLog("rdApp.*")
 MAX_PAIRS = 40
 SIMILARITY, POTENCY = 0.9, 1.0
-METHODS = ("ours_pair", "ours_atoms", "ours_fragments", "rf_masking", "rf_pair_masking", "svr_masking",
-           "random")
+METHODS = ("ours_pair", "ours_pair_holder", "ours_atoms", "ours_fragments", "rf_masking",
+           "rf_pair_masking", "svr_masking", "random")
 HEADLINE = "ours_pair"  # the targets' row: the pair view compare draws
 TARGETS = {"faithfulness": 0.95, "direction": 0.80, "atom_accuracy": 0.70, "sets_above_rf": 20,
            "kid": 0.90}
@@ -203,13 +206,13 @@ def ours(model: QSARModel, smiles: list[str]) -> tuple[np.ndarray, dict, list]:
 
 # -------------------------------------------------------------------------------- scoring
 def score_pairs(pairs, smiles, y, predictions: dict, attributions: dict, pair_views: dict,
-                seed: int = 0) -> dict:
+                seed: int = 0, methods: tuple = METHODS) -> dict:
     """Per method: direction, faithfulness, atom accuracy and predicted-difference sign accuracy,
     as lists over the scored pairs (pairs without uncommon atoms are left out).
     ``pair_views[method](a, b, common_a, common_b)`` gives a pair method's two value arrays."""
     rng = np.random.RandomState(seed)
     out = {m: {"direction": [], "faithfulness": [], "atom_accuracy": [], "predicted_sign": []}
-           for m in METHODS}
+           for m in methods}
     mols = {}
     for i, j in pairs:
         a, b = (i, j) if y[i] > y[j] else (j, i)
@@ -223,7 +226,7 @@ def score_pairs(pairs, smiles, y, predictions: dict, attributions: dict, pair_vi
         values = {"random": (rng.normal(size=mols[a].GetNumAtoms()),
                              rng.normal(size=mols[b].GetNumAtoms())),
                   **{m: view(a, b, common_a, common_b) for m, view in pair_views.items()}}
-        for m in METHODS:
+        for m in methods:
             source = "ours" if m.startswith("ours") else m.split("_")[0]
             va, vb = values.get(m) or (attributions[m][a], attributions[m][b])
             pred = predictions["ours" if source in ("ours", "random") else source]
@@ -276,6 +279,8 @@ def run_set(name: str) -> dict:
                         "rf_masking": remap(a_rf), "svr_masking": remap(a_svr)}
     views = {"ours_pair": lambda a, b, ca, cb: pair_atom_contributions(model, prepared[a], prepared[b],
                                                                       ca, cb),
+             "ours_pair_holder": lambda a, b, ca, cb: pair_atom_contributions(
+                 model, prepared[a], prepared[b], ca, cb, charge="holder"),
              "rf_pair_masking": lambda a, b, ca, cb: pair_masking(forest.predict, smiles[a], smiles[b])}
     scored = score_pairs(pairs, smiles, y, predictions, attributions, views) if pairs else {}
     result["n_scored"] = len(next(iter(scored.values()))["direction"]) if scored else 0
@@ -434,6 +439,7 @@ def summary(per_set: dict, tasks: dict | None = None) -> dict:
 
 
 NAMES = {"ours_pair": "ours, pair split (compare; default model)",
+         "ours_pair_holder": "ours, pair split, shares left at their holders (charge=\"holder\")",
          "ours_atoms": "ours, atoms of each molecule (explain)",
          "ours_fragments": "ours, fragments spread over atoms",
          "rf_masking": "RF on ECFP4 + atom masking",

@@ -33,6 +33,7 @@ from sklearn.base import clone, is_classifier
 from milearn_core import predicts_from_bag_sums
 
 from .descriptors import WHOLE_OVER_FRAGMENTS, describe_fragments_sparse
+from .feature_support import depends_on, feature_occurrences
 
 __all__ = ["Reference", "atom_bag", "atom_contributions", "atom_level_available",
            "explanation_parts", "pair_atom_contributions", "pair_level_available",
@@ -117,7 +118,8 @@ def pair_level_available(model) -> bool:
 
 
 def pair_atom_contributions(model, mol_a: Chem.Mol, mol_b: Chem.Mol, common_a: Sequence[int],
-                            common_b: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+                            common_b: Sequence[int], charge: str = "change"
+                            ) -> tuple[np.ndarray, np.ndarray]:
     """Each heavy atom's share of ``prediction(a) - prediction(b)``, one molecule against the other.
 
     The estimator splits the difference exactly over the features whose counts differ
@@ -125,17 +127,33 @@ def pair_atom_contributions(model, mol_a: Chem.Mol, mol_b: Chem.Mol, common_a: S
     nothing. A feature's share goes to the molecule that holds more of it, on its atoms that
     hold it without a counterpart in the other: at a common atom (``common_a[k]`` matched to
     ``common_b[k]``) its count beyond the matched atom's, at the other atoms its whole count,
-    in proportion to those counts. So an atom's value is what its own extra features do: a
-    positive value raises its own molecule's prediction against the other's. Returns
-    ``values_a`` and ``values_b`` with ``prediction(a) - prediction(b) = values_a.sum() -
-    values_b.sum()``. Two-class classifiers: the log-odds of ``classes_[1]``.
+    in proportion to those counts. A positive value raises its own molecule's prediction
+    against the other's. Returns ``values_a`` and ``values_b`` with ``prediction(a) -
+    prediction(b) = values_a.sum() - values_b.sum()``. Two-class classifiers: the log-odds of
+    ``classes_[1]``.
+
+    Parameters
+    ----------
+    charge : {"change", "holder"}
+        Where the share of a feature held at a common atom goes. ``"change"`` (default): to
+        the changed atoms (those outside ``common_*``) its occurrences there depend on (a
+        Morgan environment's atoms and their neighbours, an atom pair's shortest paths and
+        ends' neighbours; :mod:`qsarmil.feature_support`), as the difference comes from them:
+        its own molecule's, else the other's around the matched atom (a methyl added to
+        phenol changes phenol's ring CH environment too). It stays at the common atom, as
+        context, only where it depends on no changed atom. ``"holder"``: every atom keeps
+        what its own extra features do, so common atoms next to the change carry their
+        changed environments.
 
     Raises
     ------
     ValueError
         Where the model cannot split a difference over atoms (:func:`pair_level_available`),
-        or the common atoms are not two equally long lists of distinct atoms of each molecule.
+        the common atoms are not two equally long lists of distinct atoms of each molecule,
+        or ``charge`` is neither ``"change"`` nor ``"holder"``.
     """
+    if charge not in ("change", "holder"):
+        raise ValueError(f"charge must be 'change' or 'holder', got {charge!r}")
     if not pair_level_available(model):
         raise ValueError("this model does not split a difference of predictions over atoms (it "
                          "needs a kernel or additive model on atom-summable in-parent "
@@ -163,7 +181,51 @@ def pair_atom_contributions(model, mol_a: Chem.Mol, mol_b: Chem.Mol, common_a: S
     a_more = total_a > total_b
     per_a = np.where(a_more, shares, 0.0) / np.where(total_a > 0, total_a, 1.0)
     per_b = np.where(a_more, 0.0, -shares) / np.where(total_b > 0, total_b, 1.0)
-    return unmatched_a @ per_a, unmatched_b @ per_b
+    shares_a, shares_b = unmatched_a * per_a, unmatched_b * per_b  # atoms x differing features
+    if charge == "change":
+        config = model.bagger_._config()
+        settings = (config["descriptors"], config["morgan_radius"], config["morgan_size"])
+        shares_a, shares_b = _charged_to_change((mol_a, mol_b), (common_a, common_b),
+                                                (shares_a, shares_b), features, settings)
+    return shares_a.sum(axis=1), shares_b.sum(axis=1)
+
+
+def _charged_to_change(mols: tuple, commons: tuple, shares: tuple, features: np.ndarray,
+                       settings: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Each common atom's share of a feature (``shares``: atoms x ``features``, per molecule)
+    moved, evenly, to the changed atoms its occurrences depend on: its own molecule's, else
+    those of the other molecule around the matched atom (sign turned, as the other molecule's
+    values count against it). A share that depends on no changed atom stays: the context."""
+    changed = [np.ones(m.GetNumAtoms(), dtype=bool) for m in mols]
+    for flags, common in zip(changed, commons):
+        flags[common] = False
+    if not len(commons[0]) or not any(flags.any() for flags in changed):
+        return shares
+    held = [feature_occurrences(m, *settings) for m in mols]
+    distances = [Chem.GetDistanceMatrix(m) for m in mols]
+    mappings = [dict(zip(commons[0], commons[1])), dict(zip(commons[1], commons[0]))]
+    out = [shares[0].copy(), shares[1].copy()]
+    for x, y in ((0, 1), (1, 0)):
+        for atom in commons[x]:
+            for f in np.flatnonzero(shares[x][atom]):
+                occurrences = held[x][atom].get(int(features[f]), ())
+                target, sign = x, 1.0
+                atoms = _changed_among(occurrences, distances[x], None, changed[x])
+                if not len(atoms):
+                    target, sign = y, -1.0
+                    atoms = _changed_among(occurrences, distances[y], mappings[x], changed[y])
+                if len(atoms):
+                    out[target][atoms, f] += sign * shares[x][atom, f] / len(atoms)
+                    out[x][atom, f] -= shares[x][atom, f]
+    return out[0], out[1]
+
+
+def _changed_among(occurrences, distances: np.ndarray, mapping: dict | None,
+                   changed: np.ndarray) -> np.ndarray:
+    """The changed atoms any of ``occurrences`` depends on (read through ``mapping``)."""
+    atoms = [depends_on(o, distances, mapping) for o in occurrences]
+    on = np.unique(np.concatenate(atoms)) if atoms else np.array([], dtype=np.int64)
+    return on[changed[on]]
 
 
 def _atom_list(atoms: Sequence[int], mol: Chem.Mol, name: str) -> list[int]:

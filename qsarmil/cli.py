@@ -147,7 +147,8 @@ def _predict_parser(sub) -> None:
                    "prediction_a, prediction_b, predicted_difference (a - b), changed_part and "
                    "context_part (its exact split over the atoms outside and inside the common "
                    "substructure), measured_difference, common_atoms, changed_atoms_a/_b "
-                   "(atom indices), atom_level, split (pair: each molecule against the other; "
+                   "(atom indices), atom_level, split (pair: each molecule against the other, each "
+                   "difference on the changed atoms it depends on; "
                    "molecules: each from the mean training prediction), status and error; "
                    "regression models only, "
                    "CSV/TSV/XLSX output, scored in this process")

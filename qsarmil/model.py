@@ -779,16 +779,19 @@ class QSARModel(BaseEstimator):
         return out[0] if single else out
 
     def compare(self, smiles_a: str, smiles_b: str, measured_a: float | None = None,
-                measured_b: float | None = None, reference="training", split: str = "auto"):
+                measured_b: float | None = None, reference="training", split: str = "auto",
+                charge: str = "change"):
         """Two analogues aligned on their common substructure: the predicted difference
         ``a - b`` split exactly into the changed atoms' part and the context's, the measured
         difference where given; ``.draw()`` shows both. ``split="pair"`` (the default where
-        the model allows it) measures each molecule against the other, ``"molecules"`` each
-        from ``reference`` (:mod:`qsarmil.pairs`)."""
+        the model allows it) measures each molecule against the other, with each difference
+        on the changed atoms it depends on (``charge="change"``) or left at the shared atoms
+        that hold it (``"holder"``); ``"molecules"`` each from ``reference``
+        (:mod:`qsarmil.pairs`)."""
         from .pairs import compare
 
         return compare(self, smiles_a, smiles_b, measured_a, measured_b, reference=reference,
-                       split=split)
+                       split=split, charge=charge)
 
     def _target_name(self) -> str | None:
         return getattr(self, "target_name_", self.target_name)

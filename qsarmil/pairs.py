@@ -14,9 +14,14 @@ Two ways to give the atoms their values (``split``):
   (:func:`qsarmil.attribution.pair_atom_contributions`). The model's difference is split
   exactly over the descriptor features the two molecules hold in different counts; a
   feature's share goes to the molecule that holds more of it, on its atoms that hold it
-  without a counterpart in the other. A shared atom whose own features are the same in both
-  gets 0; the context part is what shared atoms carry whose features take in the change (their
-  Morgan environments reach it, or their atom pairs with the changed atoms, half each).
+  without a counterpart in the other. By default (``charge="change"``) a share held at a
+  shared atom goes on to the changed atoms it depends on (its Morgan environment reaches them,
+  or its atom pair's path runs through them), in its own molecule or, where it has none, in
+  the other (phenol's para CH environment against cresol's methyl): the difference is drawn
+  where it comes from, and the context part is what depends on no changed atom (often 0).
+  ``charge="holder"`` leaves each share at the atom that holds it, so shared atoms next to the
+  change carry their changed environments. Either way, a shared atom whose own features are
+  the same in both gets 0.
 - ``"molecules"``: each molecule's own atom contributions from the reference prediction
   (:mod:`qsarmil.attribution`), as ``explain`` draws them. The shared atoms carry values too,
   and these can move between the two molecules: the kernel compares whole molecules, so a
@@ -44,11 +49,12 @@ from .attribution import pair_atom_contributions, pair_level_available, referenc
 from .explain import ColorScale, _draw_colorbar, _drawer, _finish, _prepare, colorbar_label
 
 __all__ = ["PairComparison", "common_substructure", "compare", "compare_frame",
-           "MCS_TIMEOUT", "CHANGED_COLOR", "SPLITS"]
+           "MCS_TIMEOUT", "CHANGED_COLOR", "SPLITS", "CHARGES"]
 
 MCS_TIMEOUT = 10  # seconds for one FMCS search
 CHANGED_COLOR = (0.93, 0.72, 0.13)  # the bonds of the change (gold), apart from the value scale
 SPLITS = ("auto", "pair", "molecules")
+CHARGES = ("change", "holder")
 
 
 def common_substructure(mol_a: Chem.Mol, mol_b: Chem.Mol, timeout: int = MCS_TIMEOUT,
@@ -113,6 +119,9 @@ class PairComparison:
         common atoms' less an equal share of ``baseline`` minus the model's intercept).
     split : {"pair", "molecules"}
         Which of the two (see the module docstring).
+    charge : {"change", "holder"} or None
+        Under ``split="pair"``, where shared atoms' shares went (see the module docstring);
+        None under ``"molecules"``.
     baseline, baseline_name : float, str
         The reference each molecule is measured from under ``split="molecules"``; under
         ``"pair"`` each molecule is measured from the other (``baseline`` is then
@@ -144,6 +153,7 @@ class PairComparison:
     atom_level: bool
     mcs_smarts: str
     split: str = "molecules"
+    charge: str | None = None
     measured_a: float | None = None
     measured_b: float | None = None
     target_name: str = "prediction"
@@ -196,8 +206,11 @@ class PairComparison:
         else:
             rdDepictor.Compute2DCoords(mol_b)
         label = colorbar_label(True, self.target_name, self.units)
-        if self.split == "pair":
+        if self.split == "pair" and self.charge == "holder":
             label += " per atom, each molecule against the other (same features in both: 0)"
+        elif self.split == "pair":
+            label += (" per atom, each molecule against the other, on the atoms each difference "
+                      "comes from")
         else:
             label += ((" per atom" if self.atom_level else " (fragments spread over their atoms)")
                       + f", from {self.baseline:.2f} ({self.baseline_name})")
@@ -243,7 +256,8 @@ def _pair_highlights(mol: Chem.Mol, values: np.ndarray, changed: Sequence[int],
 
 def compare(model, smiles_a: str, smiles_b: str, measured_a: float | None = None,
             measured_b: float | None = None, reference="training",
-            timeout: int = MCS_TIMEOUT, split: str = "auto") -> PairComparison:
+            timeout: int = MCS_TIMEOUT, split: str = "auto", charge: str = "change"
+            ) -> PairComparison:
     """Compare two analogues with a fitted QSARModel (see the module docstring).
 
     Parameters
@@ -264,6 +278,10 @@ def compare(model, smiles_a: str, smiles_b: str, measured_a: float | None = None
         the other; ``"molecules"``: each molecule's own contributions; ``"auto"``: ``"pair"``
         where the model allows it (kernel and additive models on atom-summable in-parent
         descriptors: the default regression model does), else ``"molecules"``.
+    charge : {"change", "holder"}
+        Under the pair split, whether a shared atom's share of the difference goes to the
+        changed atoms it depends on (default) or stays at the shared atom (see the module
+        docstring and :func:`qsarmil.attribution.pair_atom_contributions`).
 
     Raises
     ------
@@ -274,8 +292,7 @@ def compare(model, smiles_a: str, smiles_b: str, measured_a: float | None = None
     """
     if model.task_ != "regression":
         raise ValueError("compare needs a regression model (classifiers: explain each)")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    _check_options(split, charge)
     pair_split = split == "pair" or (split == "auto" and pair_level_available(model))
     ref = reference_prediction(model, reference)  # checked under either split
     raw_a, raw_b = model.explain([smiles_a, smiles_b], reference="intercept")
@@ -283,7 +300,8 @@ def compare(model, smiles_a: str, smiles_b: str, measured_a: float | None = None
         e._require_ok()
     common_a, common_b, smarts = common_substructure(raw_a.mol, raw_b.mol, timeout)
     if pair_split:
-        values_a, values_b = pair_atom_contributions(model, raw_a.mol, raw_b.mol, common_a, common_b)
+        values_a, values_b = pair_atom_contributions(model, raw_a.mol, raw_b.mol, common_a, common_b,
+                                                     charge=charge)
         atom_level, baseline, baseline_name = True, float(raw_b.prediction), "b"
     else:
         values_a, atom_level = _per_atom(raw_a)
@@ -305,8 +323,16 @@ def compare(model, smiles_a: str, smiles_b: str, measured_a: float | None = None
         common_b=common_b, changed_a=changed_a, changed_b=changed_b, values_a=values_a,
         values_b=values_b, baseline=baseline, baseline_name=baseline_name,
         atom_level=atom_level, mcs_smarts=smarts, split="pair" if pair_split else "molecules",
+        charge=charge if pair_split else None,
         measured_a=_number(measured_a), measured_b=_number(measured_b),
         target_name=raw_a.target_name, units=raw_a.units)
+
+
+def _check_options(split: str, charge: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if charge not in CHARGES:
+        raise ValueError(f"charge must be one of {CHARGES}, got {charge!r}")
 
 
 def _number(value) -> float | None:
@@ -318,14 +344,13 @@ def _number(value) -> float | None:
 def compare_frame(model, frame: pd.DataFrame, smiles_a: str = "smiles_a",
                   smiles_b: str = "smiles_b", measured_a: str | None = None,
                   measured_b: str | None = None, timeout: int = MCS_TIMEOUT,
-                  split: str = "auto") -> pd.DataFrame:
+                  split: str = "auto", charge: str = "change") -> pd.DataFrame:
     """:func:`compare` for every row of ``frame`` (one pair per row): a DataFrame with the
     input's columns and, per row, ``prediction_a, prediction_b, predicted_difference,
     changed_part, context_part, measured_difference, common_atoms, changed_atoms_a,
     changed_atoms_b, atom_level, split, status, error``. A pair that fails keeps its row with status
     "failed" and the reason."""
-    if split not in SPLITS:  # once, not as a failure of every row
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    _check_options(split, charge)  # once, not as a failure of every row
     for column in (smiles_a, smiles_b, measured_a, measured_b):
         if column is not None and column not in frame:
             raise ValueError(f"no column {column!r} in the frame (columns: {list(frame.columns)})")
@@ -334,7 +359,8 @@ def compare_frame(model, frame: pd.DataFrame, smiles_a: str = "smiles_a",
         try:
             pair = compare(model, row[smiles_a], row[smiles_b],
                            row[measured_a] if measured_a else None,
-                           row[measured_b] if measured_b else None, timeout=timeout, split=split)
+                           row[measured_b] if measured_b else None, timeout=timeout, split=split,
+                           charge=charge)
             out = pair.to_dict()
         except ValueError as exc:  # MoleculeError included
             out = {"status": "failed", "error": str(exc)}

@@ -96,7 +96,9 @@ def pairs_section(model, smiles: Sequence[str], pairs: list[tuple[int, int]],
              "changed atoms (outside the common substructure, drawn in gold) and the part the "
              "model reads in the shared context. Where the model splits a difference over atoms "
              "(the default regression model does), the drawings measure each molecule against "
-             "the other, and atoms whose features are the same in both are uncoloured.")
+             "the other: atoms whose features are the same in both are uncoloured, and a "
+             "difference a shared atom's features take in from the change is drawn on the "
+             "changed atoms it comes from.")
     return (f"<h2 id='pairs'>Pairs</h2><p>{html.escape(intro)}</p><table class='sortable'>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
             f"{''.join(pictures)}")

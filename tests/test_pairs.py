@@ -162,13 +162,18 @@ def test_a_feature_goes_to_the_molecule_that_holds_more_of_it():
     additive = QSARModel(bagger=MoleculeBagger(progress=False, descriptors=("morgan_atoms",)),
                          estimator=AdditiveRegressor(), uncertainty=None).fit(train.smiles,
                                                                               train.target)
-    pair = additive.compare("CC(C)c1ccccc1", "Cc1ccccc1")
+    pair = additive.compare("CC(C)c1ccccc1", "Cc1ccccc1", charge="holder")
     counts_a, counts_b = (np.asarray(atom_bag(additive.bagger_, m).sum(axis=0)).ravel()
                           for m in (pair.mol_a, pair.mol_b))
     coef = additive.estimator_.coef_
     excess = counts_a - counts_b
     assert pair.values_a.sum() == pytest.approx((coef * np.clip(excess, 0, None)).sum(), abs=1e-9)
     assert pair.values_b.sum() == pytest.approx((coef * np.clip(-excess, 0, None)).sum(), abs=1e-9)
+    # Toluene lies inside cumene: by default all of it goes to cumene's extra methyl.
+    to_change = additive.compare("CC(C)c1ccccc1", "Cc1ccccc1")
+    assert to_change.changed_b == () and not to_change.values_b.any()
+    assert to_change.values_a[list(to_change.changed_a)].sum() == pytest.approx(
+        (coef * excess).sum(), abs=1e-9)
 
 
 def test_bad_common_atoms_and_references_are_refused(model):
@@ -182,3 +187,43 @@ def test_bad_common_atoms_and_references_are_refused(model):
             pair_atom_contributions(model, a, b, common_a, common_b)
     with pytest.raises(ValueError, match="cannot parse"):
         model.compare(CRESOL, PHENOL, reference="bogus((")
+
+
+def test_the_difference_is_drawn_on_the_change_it_comes_from(model):
+    """Default charge: every share that depends on a changed atom goes to it, in its own
+    molecule or (phenol has no changed atom) in the other; "holder" leaves the methyl's
+    neighbourhood on the shared ring. Both add up to the predicted difference."""
+    to_change = model.compare(CRESOL, PHENOL)
+    at_holders = model.compare(CRESOL, PHENOL, charge="holder")
+    assert to_change.charge == "change" and at_holders.charge == "holder"
+    for pair in (to_change, at_holders):
+        assert pair.values_a.sum() - pair.values_b.sum() == pytest.approx(
+            pair.predicted_difference, abs=1e-9)
+    assert to_change.changed_part == pytest.approx(to_change.predicted_difference, abs=1e-9)
+    assert to_change.context_part == pytest.approx(0.0, abs=1e-9)
+    assert np.count_nonzero(to_change.values_a) == 1 and not to_change.values_b.any()
+    assert abs(at_holders.context_part) > 0.05  # the ring CHs next to the methyl
+    # The other way round: phenol's own shares go to cresol's methyl, with the sign turned.
+    reverse = model.compare(PHENOL, CRESOL)
+    assert not reverse.values_a.any()
+    assert reverse.values_b[0] == pytest.approx(to_change.values_a[0], abs=1e-9)
+    assert "on the atoms each difference comes from" in to_change.draw()
+    assert model.compare(CRESOL, PHENOL, split="molecules").charge is None
+    with pytest.raises(ValueError, match="charge must be one of"):
+        model.compare(CRESOL, PHENOL, charge="atoms")
+
+
+def test_a_difference_that_depends_on_no_changed_atom_stays_as_context(model):
+    from qsarmil.attribution import pair_atom_contributions
+
+    # Every atom matched (given so), a bond order changed: there is no changed atom to
+    # charge, so each share stays at the atom that holds it, as under "holder".
+    a, b = Chem.MolFromSmiles("C=CCO"), Chem.MolFromSmiles("CCCO")
+    atoms = list(range(4))
+    to_change = pair_atom_contributions(model, a, b, atoms, atoms)
+    at_holders = pair_atom_contributions(model, a, b, atoms, atoms, charge="holder")
+    for x, y in zip(to_change, at_holders):
+        np.testing.assert_allclose(x, y, atol=1e-12)
+    assert np.abs(to_change[0]).sum() > 0
+    with pytest.raises(ValueError, match="charge must be 'change' or 'holder'"):
+        pair_atom_contributions(model, a, b, atoms, atoms, charge="nearest")

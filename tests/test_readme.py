@@ -203,3 +203,14 @@ def test_physchem_table_is_the_saved_run():
     table = markdown(results["sets"])
     assert table == (README.parent / "benchmarks" / "results" / "physchem.md").read_text()
     assert "<!-- results: physchem -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")
+
+
+def test_attribution_validation_table_is_the_saved_full_run():
+    sys.path.insert(0, str(README.parent / "benchmarks"))
+    from attribution_validation import markdown
+
+    saved = README.parent / "benchmarks" / "results"
+    results = json.loads((saved / "attribution_validation.json").read_text())
+    assert len(results["sets"]) == 30                              # every bundled set, one run
+    assert markdown(results) == (saved / "attribution_validation.md").read_text()
+    assert "<!-- results: attribution_validation -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")

@@ -169,7 +169,8 @@ def test_pairs_section_splits_each_difference_and_keeps_failed_pairs(alkanol_mod
     assert change + context == pytest.approx(difference, abs=1e-6)
     assert measured == pytest.approx(-0.5)
     assert section.count("<svg") == 2  # one drawing per compared pair
-    assert section.count("same features in both: 0") == 2  # each drawing: the pair split's legend
+    # Each drawing: the pair split's legend (the difference on the atoms it comes from).
+    assert section.count("on the atoms each difference comes from") == 2
     assert "<h2 id='pairs'>" not in render_report(alkanol_model, smiles)
     with pytest.raises(ValueError, match="compared with itself"):
         render_report(alkanol_model, smiles, pairs=[(1, 1)])
