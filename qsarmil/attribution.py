@@ -138,7 +138,8 @@ def pair_atom_contributions(model, mol_a: Chem.Mol, mol_b: Chem.Mol, common_a: S
         Where the share of a feature held at a common atom goes. ``"change"`` (default): to
         the changed atoms (those outside ``common_*``) its occurrences there depend on (a
         Morgan environment's atoms and their neighbours, an atom pair's shortest paths and
-        ends' neighbours; :mod:`qsarmil.feature_support`), as the difference comes from them:
+        ends' neighbours, a per-atom value's atoms up to two bonds away;
+        :mod:`qsarmil.feature_support`), as the difference comes from them:
         its own molecule's, else the other's around the matched atom (a methyl added to
         phenol changes phenol's ring CH environment too). It stays at the common atom, as
         context, only where it depends on no changed atom. ``"holder"``: every atom keeps
@@ -167,8 +168,9 @@ def pair_atom_contributions(model, mol_a: Chem.Mol, mol_b: Chem.Mol, common_a: S
     features, shares = model.estimator_.difference_contributions(held_a, held_b)
     if np.ndim(shares) != 1:
         raise ValueError("pair contributions need a model with one output")
-    unmatched_a = held_a[:, features].toarray()
-    unmatched_b = held_b[:, features].toarray()
+    # Bags hold float32; the split is summed in float64, so that it adds up to the shares.
+    unmatched_a = held_a[:, features].toarray().astype(np.float64)
+    unmatched_b = held_b[:, features].toarray().astype(np.float64)
     if len(common_a):
         matched = np.minimum(unmatched_a[common_a], unmatched_b[common_b])
         unmatched_a[common_a] -= matched

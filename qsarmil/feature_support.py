@@ -4,7 +4,8 @@ An in-parent count feature held at one atom describes more than that atom. A Mor
 of radius r reads the atoms within r bonds of its centre, and their invariants (degree,
 hydrogens) read one bond further; an atom pair reads its two ends (with their heavy neighbours)
 and their distance, which any atom on a shortest path between them sets; a per-atom
-physicochemical value (Crippen, TPSA) depends on the atom's type, which its neighbours set.
+physicochemical value (Crippen, TPSA) depends on the atom's type, which atoms up to two bonds
+away set (Crippen types an acid's hydroxyl hydrogen, folded into its oxygen, by the C=O).
 Where two analogues hold a feature in different counts at a common atom, the difference comes
 from the atoms it depends on. :func:`feature_occurrences` lists each atom's occurrences of
 each bag column, :func:`depends_on` the atoms one occurrence depends on, in its own molecule or
@@ -72,7 +73,7 @@ def depends_on(occurrence: Occurrence, distances: np.ndarray, mapping: dict[int,
     if kind == "morgan":
         return np.flatnonzero(distances[i] <= j + 1)
     if kind == "atom":
-        return np.flatnonzero(distances[i] <= 1)
+        return np.flatnonzero(distances[i] <= 2)
     on_path = distances[i] + distances[j] == distances[i, j]
     return np.flatnonzero(on_path | (distances[i] <= 1) | (distances[j] <= 1))
 

@@ -40,7 +40,7 @@ def test_what_an_occurrence_depends_on():
     # A radius-1 environment reads its atoms' neighbours too: two bonds from the centre.
     assert depends_on(("morgan", 2, 1), distances).tolist() == [0, 1, 2, 3, 4]
     assert depends_on(("morgan", 0, 0), distances).tolist() == [0, 1]
-    assert depends_on(("atom", 5, 0), distances).tolist() == [4, 5]
+    assert depends_on(("atom", 5, 0), distances).tolist() == [3, 4, 5]  # Crippen reads 2 bonds
     # An atom pair: the path between its ends and the ends' neighbours.
     assert depends_on(("pair", 1, 3), distances).tolist() == [0, 1, 2, 3, 4]
     # Read at the matched atoms of another molecule; an unmatched end gives nothing.
@@ -53,3 +53,4 @@ def test_an_unknown_set_is_refused():
         feature_occurrences(Chem.MolFromSmiles("CCO"), ("rdkit2d",), 2, 2048)
     assert np.all(depends_on(("morgan", 1, 0), Chem.GetDistanceMatrix(Chem.MolFromSmiles("CCO")))
                   == [0, 1, 2])
+    assert depends_on(("morgan", 0, 0), Chem.GetDistanceMatrix(Chem.MolFromSmiles("CCCO"))).tolist() == [0, 1]
