@@ -42,10 +42,10 @@ fragment logP; a fragment with TPSA of at least 50), where KID = every key group
 outranks every other atom (qsarmil.nonadditive.key_atom_hits), next to fragment KID (every key
 group holds a fragment ranked above every fragment outside them) and a random attribution. On
 the largest-fragment and threshold tasks, also a MIL network with max pooling on 2048-bit
-fragment bags (defaults; KID: its top-weighted fragment lies inside the key atoms). Pairs on the interaction task: each
-test positive against itself with its aryl halogens removed (label 1 -> 0); direction = the
-halogens' summed attribution is positive, faithfulness = it has the sign of the model's own
-predicted log-odds difference.
+fragment bags (defaults; KID: its top-weighted fragment lies inside the key atoms). Pairs on
+the interaction task: each test positive against itself with its aryl halogens removed (label
+1 -> 0); direction = the halogens' summed attribution is positive, faithfulness = it has the
+sign of the model's own predicted log-odds difference.
 
 Run: python benchmarks/attribution.py [--quick] [--sets ...] [--no-tasks]
 """
