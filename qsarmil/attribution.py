@@ -38,10 +38,11 @@ from .feature_support import depends_on, feature_occurrences
 __all__ = ["Reference", "atom_bag", "atom_contributions", "atom_level_available",
            "explanation_parts", "pair_atom_contributions", "pair_level_available",
            "reference_prediction", "relative_to_reference",
-           "training_reference", "training_scale", "TRAINING_REFERENCE", "SCALE_QUANTILE"]
+           "training_reference", "training_scale", "TRAINING_REFERENCE", "SCALE_QUANTILE", "CHARGES"]
 
 TRAINING_REFERENCE = "mean training prediction"
 SCALE_QUANTILE = 0.99  # the training atoms' |contribution| drawn at full colour
+CHARGES = ("change", "holder")  # where a pair's shares held at common atoms go
 _REFERENCE_SAMPLE = 20_000
 _SCALE_SAMPLE = 100    # training molecules (evenly spread) the scale is measured on
 
@@ -153,7 +154,7 @@ def pair_atom_contributions(model, mol_a: Chem.Mol, mol_b: Chem.Mol, common_a: S
         the common atoms are not two equally long lists of distinct atoms of each molecule,
         or ``charge`` is neither ``"change"`` nor ``"holder"``.
     """
-    if charge not in ("change", "holder"):
+    if charge not in CHARGES:
         raise ValueError(f"charge must be 'change' or 'holder', got {charge!r}")
     if not pair_level_available(model):
         raise ValueError("this model does not split a difference of predictions over atoms (it "

@@ -15,13 +15,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .cli_errors import CommandError
-from .columns import _cell_text, find_column, printable
+from .columns import PAIR_COLUMNS, _cell_text, find_column, printable
 
 __all__ = ["PAIR_COLUMNS", "PairScoring", "PairSource", "check_pair_options", "pair_source"]
 
-PAIR_COLUMNS = ["prediction_a", "prediction_b", "predicted_difference", "changed_part",
-                "context_part", "measured_difference", "common_atoms", "changed_atoms_a",
-                "changed_atoms_b", "atom_level", "split", "status", "error"]
 MISSING = {"", "na", "n/a", "nan", "null", "none"}  # a measured cell read as "not measured"
 
 

@@ -14,6 +14,10 @@ from .io import DEFAULT_LIMITS, Limits, Row
 OUR_COLUMNS = ("prediction", "status", "error")
 EXPLAIN_COLUMNS = ("top_fragment", "top_contribution", "fragments")
 PICTURE_COLUMN = "picture"
+# What qsarmil.pairs.compare_frame and `predict --pairs` add per pair of analogues.
+PAIR_COLUMNS = ["prediction_a", "prediction_b", "predicted_difference", "changed_part",
+                "context_part", "measured_difference", "common_atoms", "changed_atoms_a",
+                "changed_atoms_b", "atom_level", "split", "status", "error"]
 # Looked for, ignoring case, when --smiles-col is not given; the first name present wins.
 SMILES_NAMES = ("smiles", "canonical_smiles", "isomeric_smiles", "mol", "smi")
 _PREFIX = "qsarmil_"

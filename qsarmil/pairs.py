@@ -45,7 +45,8 @@ import pandas as pd
 from rdkit import Chem
 from rdkit.Chem import rdDepictor, rdFMCS
 
-from .attribution import pair_atom_contributions, pair_level_available, reference_prediction
+from .attribution import CHARGES, pair_atom_contributions, pair_level_available, reference_prediction
+from .columns import PAIR_COLUMNS
 from .explain import ColorScale, _draw_colorbar, _drawer, _finish, _prepare, colorbar_label
 
 __all__ = ["PairComparison", "common_substructure", "compare", "compare_frame",
@@ -54,7 +55,6 @@ __all__ = ["PairComparison", "common_substructure", "compare", "compare_frame",
 MCS_TIMEOUT = 10  # seconds for one FMCS search
 CHANGED_COLOR = (0.93, 0.72, 0.13)  # the bonds of the change (gold), apart from the value scale
 SPLITS = ("auto", "pair", "molecules")
-CHARGES = ("change", "holder")
 
 
 def common_substructure(mol_a: Chem.Mol, mol_b: Chem.Mol, timeout: int = MCS_TIMEOUT,
@@ -366,8 +366,5 @@ def compare_frame(model, frame: pd.DataFrame, smiles_a: str = "smiles_a",
             out = {"status": "failed", "error": str(exc)}
         out.pop("smiles_a", None), out.pop("smiles_b", None)
         rows.append(out)
-    columns = ["prediction_a", "prediction_b", "predicted_difference", "changed_part",
-               "context_part", "measured_difference", "common_atoms", "changed_atoms_a",
-               "changed_atoms_b", "atom_level", "split", "status", "error"]
-    added = pd.DataFrame(rows, columns=columns, index=frame.index)
+    added = pd.DataFrame(rows, columns=list(PAIR_COLUMNS), index=frame.index)
     return pd.concat([frame, added], axis=1)
