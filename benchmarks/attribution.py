@@ -205,6 +205,27 @@ def ours(model: QSARModel, smiles: list[str]) -> tuple[np.ndarray, dict, list]:
 
 
 # -------------------------------------------------------------------------------- scoring
+def pair_view(model: QSARModel, prepared: dict, charge: str):
+    """The pair split of ``model`` under ``charge`` as a pair view of :func:`score_pairs`
+    (``prepared``: molecule index -> the molecule as the model prepared it)."""
+    return lambda a, b, common_a, common_b: pair_atom_contributions(
+        model, prepared[a], prepared[b], common_a, common_b, charge=charge)
+
+
+def method_means(scored: dict) -> dict:
+    """Per method, each score of :func:`score_pairs` averaged over the set's pairs."""
+    return {m: {k: (float(np.mean(v)) if v else None) for k, v in s.items()}
+            for m, s in scored.items()}
+
+
+def pooled(scored_sets: dict, methods: tuple, keys: tuple) -> dict:
+    """Per method, each score averaged over the pairs of all ``scored_sets`` (per-set means
+    weighted by their scored pairs)."""
+    weights = np.array([r["n_scored"] for r in scored_sets.values()], dtype=float)
+    return {m: {k: float(np.average([r["methods"][m][k] for r in scored_sets.values()],
+                                    weights=weights)) for k in keys} for m in methods}
+
+
 def score_pairs(pairs, smiles, y, predictions: dict, attributions: dict, pair_views: dict,
                 seed: int = 0, methods: tuple = METHODS) -> dict:
     """Per method: direction, faithfulness, atom accuracy and predicted-difference sign accuracy,
@@ -277,15 +298,12 @@ def run_set(name: str) -> dict:
         prepared = remap(mols)
         attributions = {**{m: remap(v) for m, v in a_ours.items()},
                         "rf_masking": remap(a_rf), "svr_masking": remap(a_svr)}
-    views = {"ours_pair": lambda a, b, ca, cb: pair_atom_contributions(model, prepared[a], prepared[b],
-                                                                      ca, cb),
-             "ours_pair_holder": lambda a, b, ca, cb: pair_atom_contributions(
-                 model, prepared[a], prepared[b], ca, cb, charge="holder"),
+    views = {"ours_pair": pair_view(model, prepared, "change"),
+             "ours_pair_holder": pair_view(model, prepared, "holder"),
              "rf_pair_masking": lambda a, b, ca, cb: pair_masking(forest.predict, smiles[a], smiles[b])}
     scored = score_pairs(pairs, smiles, y, predictions, attributions, views) if pairs else {}
     result["n_scored"] = len(next(iter(scored.values()))["direction"]) if scored else 0
-    result["methods"] = {m: {k: (float(np.mean(v)) if v else None) for k, v in s.items()}
-                         for m, s in scored.items()}
+    result["methods"] = method_means(scored)
     result["seconds"] = round(time.time() - start, 1)
     return result
 
@@ -415,10 +433,9 @@ def summary(per_set: dict, tasks: dict | None = None) -> dict:
     scored = {n: r for n, r in per_set.items() if r["n_scored"]}
     out = {"sets": len(per_set), "sets_with_pairs": len(scored),
            "pairs": sum(r["n_scored"] for r in scored.values())}
+    out.update(pooled(scored, METHODS, ("direction", "faithfulness", "atom_accuracy",
+                                        "predicted_sign")))
     for m in METHODS:
-        weights = np.array([r["n_scored"] for r in scored.values()], dtype=float)
-        out[m] = {k: float(np.average([r["methods"][m][k] for r in scored.values()], weights=weights))
-                  for k in ("direction", "faithfulness", "atom_accuracy", "predicted_sign")}
         out[m]["median_atom_accuracy"] = float(np.median(
             [r["methods"][m]["atom_accuracy"] for r in scored.values()]))
     for m, rf, key in ((HEADLINE, "rf_masking", "sets_direction_above_rf"),

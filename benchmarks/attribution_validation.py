@@ -21,9 +21,8 @@ import time
 
 import numpy as np
 from _common import protocol, save_run
-from attribution import _split, cliff_pairs, ours, score_pairs
+from attribution import _split, cliff_pairs, method_means, ours, pair_view, pooled, score_pairs
 
-from qsarmil.attribution import pair_atom_contributions
 from qsarmil.data import list_datasets, load_dataset
 from qsarmil.featurize import MoleculeBagger
 from qsarmil.model import QSARModel
@@ -50,14 +49,12 @@ def run_set(name: str) -> dict:
     if pairs:
         predictions, attributions, mols = ours(model, [smiles[k] for k in needed])
         prepared = dict(zip(needed, mols))
-        views = {f"ours_pair_{rule}": (lambda a, b, ca, cb, rule=rule: pair_atom_contributions(
-            model, prepared[a], prepared[b], ca, cb, charge=rule)) for rule in RULES}
+        views = {f"ours_pair_{rule}": pair_view(model, prepared, rule) for rule in RULES}
         scored = score_pairs(pairs, smiles, y, {"ours": dict(zip(needed, predictions))},
                              {"ours_atoms": dict(zip(needed, attributions["ours_atoms"]))}, views,
                              methods=METHODS)
         result["n_scored"] = len(scored[METHODS[0]]["direction"])
-        result["methods"] = {m: {k: float(np.mean(v)) if v else None for k, v in s.items()}
-                             for m, s in scored.items()}
+        result["methods"] = method_means(scored)
     else:
         result["n_scored"] = 0
     result["seconds"] = round(time.time() - start, 1)
@@ -66,11 +63,8 @@ def run_set(name: str) -> dict:
 
 def summary(per_set: dict) -> dict:
     scored = {n: r for n, r in per_set.items() if r["n_scored"]}
-    weights = np.array([r["n_scored"] for r in scored.values()], dtype=float)
-    out = {"sets": len(per_set), "sets_with_pairs": len(scored), "pairs": int(weights.sum())}
-    for m in METHODS:
-        out[m] = {k: float(np.average([r["methods"][m][k] for r in scored.values()], weights=weights))
-                  for k in SCORES}
+    out = {"sets": len(per_set), "sets_with_pairs": len(scored),
+           "pairs": sum(r["n_scored"] for r in scored.values()), **pooled(scored, METHODS, SCORES)}
     out["sets_change_direction_above_holder"] = sum(
         r["methods"]["ours_pair_change"]["direction"] > r["methods"]["ours_pair_holder"]["direction"]
         for r in scored.values())
