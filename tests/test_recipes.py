@@ -1,4 +1,5 @@
-"""The physchem recipe: atom-additive descriptors that add up, and exact contributions."""
+"""The recipes: physchem (atom-additive descriptors that add up, exact contributions) and key
+fragment (a network that takes the best fragment and names it)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import Crippen, rdMolDescriptors
 
-from milearn_core import BagKernelRegressor
-from qsarmil.data import load_dataset
+from milearn_core import BagKernelRegressor, MILClassifier, MILRegressor
+from qsarmil.data import load_chembl_sample, load_dataset
 from qsarmil.descriptors import PHYSCHEM_COLUMNS, physchem_per_atom
+from qsarmil.explain import atom_values
 from qsarmil.featurize import MoleculeBagger
 from qsarmil.model import QSARModel
-from qsarmil.recipes import PHYSCHEM_DESCRIPTORS, physchem_model
+from qsarmil.nonadditive import key_atom_hits, make_nonadditive_task
+from qsarmil.recipes import KEY_FRAGMENT_RADIUS, PHYSCHEM_DESCRIPTORS, key_fragment_model, physchem_model
 
 MOLECULES = ["CC(=O)Oc1ccccc1C(=O)O", "CCN(CC)C(=O)c1ccc(O)cc1", "c1ccncc1CN", "OC(=O)CCl",
              "C[N+](C)(C)C", "[2H]C([2H])Cl", "c1ccccc1"]
@@ -76,3 +79,59 @@ def test_saved_recipe_predicts_the_same(fitted, tmp_path):
     model.save(tmp_path / "physchem")
     loaded = QSARModel.load(tmp_path / "physchem")
     np.testing.assert_allclose(loaded.predict(query), model.predict(query), rtol=0, atol=1e-9)
+
+
+def test_key_fragment_recipe_settings_and_untouched_bagger():
+    mine = MoleculeBagger(progress=False, bag_type="recap")
+    model = key_fragment_model(bagger=mine)
+    assert mine.descriptors is None and mine.morgan_radius == 2      # the caller's bagger is cloned
+    assert model.bagger.bag_type == "recap" and model.bagger.morgan_radius == KEY_FRAGMENT_RADIUS
+    assert model.bagger.descriptors == ("morgan_parent",)
+    assert isinstance(model.estimator, MILRegressor) and model.estimator.pooling == "instance_max"
+    assert isinstance(key_fragment_model("classification").estimator, MILClassifier)
+    with pytest.raises(ValueError, match="task"):
+        key_fragment_model(task="ranking")
+    with pytest.raises(ValueError, match="fragment bags"):
+        key_fragment_model(bagger=MoleculeBagger(bag_type="conformers"))
+
+
+def _every_fourth(task):
+    test = np.arange(len(task.smiles)) % 4 == 0
+    return task.subset(np.flatnonzero(~test)), task.subset(np.flatnonzero(test))
+
+
+def _weight_kid(explanations, groups) -> float:
+    """Key-atom hits with each atom holding its fragment's weight, as the pictures colour it."""
+    values = [atom_values(e.mol.GetNumAtoms(), list(e.instances.atoms),
+                          e.instances.weight.to_numpy(), combine="max") for e in explanations]
+    return float(key_atom_hits(values, groups).mean())
+
+
+def test_key_fragment_model_learns_the_largest_fragment_and_names_it(tmp_path):
+    task = make_nonadditive_task("max_fragment", load_chembl_sample(), max_molecules=400)
+    train, test = _every_fourth(task)
+    model = key_fragment_model(bagger=MoleculeBagger(progress=False), uncertainty=None)
+    model.fit(train.smiles, train.y)
+    default = QSARModel(bagger=MoleculeBagger(progress=False), uncertainty=None).fit(train.smiles, train.y)
+    assert model.score(test.smiles, test.y) > max(0.6, default.score(test.smiles, test.y))
+    explanations = model.explain(test.smiles)
+    assert _weight_kid(explanations, test.key_groups) > 0.7
+    for e in explanations:  # the winning fragment carries the whole prediction
+        contributions = e.instances.contribution.to_numpy()
+        assert np.count_nonzero(contributions) == 1
+        assert contributions.sum() == pytest.approx(e.prediction, abs=1e-6)
+        assert e.atom_contributions is None
+    model.save(tmp_path / "model")
+    np.testing.assert_array_equal(QSARModel.load(tmp_path / "model").predict(test.smiles),
+                                  model.predict(test.smiles))
+
+
+def test_key_fragment_classifier_finds_the_polar_fragment():
+    task = make_nonadditive_task("threshold", load_chembl_sample(), max_molecules=400)
+    train, test = _every_fourth(task)
+    model = key_fragment_model("classification", MoleculeBagger(progress=False), uncertainty=None)
+    assert model.fit(train.smiles, train.y).score(test.smiles, test.y) > 0.8
+    positives = [i for i, g in enumerate(test.key_groups) if g]
+    explanations = model.explain([test.smiles[i] for i in positives])
+    assert len(positives) >= 30
+    assert _weight_kid(explanations, [test.key_groups[i] for i in positives]) > 0.7
