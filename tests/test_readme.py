@@ -187,6 +187,11 @@ def test_attribution_table_is_the_saved_full_run():
     results = json.loads((README.parent / "benchmarks" / "results" / "attribution.json").read_text())
     assert len(results["sets"]) == 30                              # every bundled set, one run
     assert set(results["tasks"]) == {"alerts", "interaction", "max_fragment", "threshold"}
+    for name in ("interaction", "max_fragment", "threshold"):        # chosen on validation alone
+        task = results["tasks"][name]
+        assert set(task["models"]) == set(task["validation"]) == {"default", "key_fragment"}
+        assert task["chosen"] == max(task["validation"], key=task["validation"].get)
+        assert task["atom_kid"] == task["models"][task["chosen"]]["atom_kid"]
     assert markdown(results) == (README.parent / "benchmarks" / "results" / "attribution.md").read_text()
     assert "<!-- results: attribution -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")
 
@@ -212,5 +217,11 @@ def test_attribution_validation_table_is_the_saved_full_run():
     saved = README.parent / "benchmarks" / "results"
     results = json.loads((saved / "attribution_validation.json").read_text())
     assert len(results["sets"]) == 30                              # every bundled set, one run
+    from qsarmil.recipes import KEY_FRAGMENT_RADIUS
+
+    settings = results["key_fragment_settings"]
+    assert set(settings) == {"max_fragment", "threshold"}
+    for scores in settings.values():                                 # the recipe's won on both
+        assert max(scores, key=scores.get) == f"radius {KEY_FRAGMENT_RADIUS}, slower, longer"
     assert markdown(results) == (saved / "attribution_validation.md").read_text()
     assert "<!-- results: attribution_validation -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")
