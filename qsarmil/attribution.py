@@ -32,6 +32,7 @@ from sklearn.base import clone, is_classifier
 
 from milearn_core import predicts_from_bag_sums
 
+from .columns import CHARGES
 from .descriptors import WHOLE_OVER_FRAGMENTS, describe_fragments_sparse
 from .feature_support import depends_on, feature_occurrences
 
@@ -42,7 +43,6 @@ __all__ = ["Reference", "atom_bag", "atom_contributions", "atom_level_available"
 
 TRAINING_REFERENCE = "mean training prediction"
 SCALE_QUANTILE = 0.99  # the training atoms' |contribution| drawn at full colour
-CHARGES = ("change", "holder")  # where a pair's shares held at common atoms go
 _REFERENCE_SAMPLE = 20_000
 _SCALE_SAMPLE = 100    # training molecules (evenly spread) the scale is measured on
 

@@ -35,6 +35,8 @@ def check_pair_options(args, output_kind: str) -> None:
         raise CommandError("--pairs writes two molecules per row: give a .csv, .tsv or .xlsx output")
     if args.measured and not args.pairs:
         raise CommandError("--measured names the measured-value columns of --pairs; give --pairs too")
+    if args.charge and not args.pairs:
+        raise CommandError("--charge says where --pairs draws a difference; give --pairs too")
 
 
 @dataclass
@@ -89,6 +91,7 @@ class PairScoring:
     """What ``--pairs`` adds per row (the interface of ``batch_predict.Scoring``)."""
 
     model: object
+    charge: str = "change"
     xlsx_out: bool = False
     pictures: int = 0  # no pictures, molecules or explanations in pair mode
     sdf_out: bool = False
@@ -127,7 +130,7 @@ class PairScoring:
         from .pairs import compare
 
         try:
-            values = compare(self.model, *pair).to_dict()
+            values = compare(self.model, *pair, charge=self.charge).to_dict()
         except ValueError as exc:  # MoleculeError included: the row fails, not the file
             return self.failed(_which_molecule(" ".join(str(exc).splitlines()), pair[:2]))
         measured = values["measured_difference"]

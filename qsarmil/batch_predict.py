@@ -507,7 +507,7 @@ def predict(args) -> None:
         raise CommandError("--pictures needs an .xlsx output")
     if args.scheduler and (args.explain or pictures):
         raise CommandError("--explain runs in this process, not on a Dask cluster; drop --scheduler")
-    pairs = getattr(args, "pairs", None) is not None or getattr(args, "measured", None) is not None
+    pairs = any(getattr(args, name, None) is not None for name in ("pairs", "measured", "charge"))
     if pairs:
         check_pair_options(args, kind)
     with open_table(args.input, limits) as table:
@@ -515,7 +515,7 @@ def predict(args) -> None:
                   else _source(table, args.smiles_column, args.id_column, args.input))
         model = _load_model(args.model)
         _configure(model, 1 if pairs else args.n_jobs)  # pairs are compared in this process
-        scoring = (PairScoring(model, xlsx_out=kind == ".xlsx") if pairs else
+        scoring = (PairScoring(model, args.charge or "change", xlsx_out=kind == ".xlsx") if pairs else
                    Scoring(model, _classes(model), explain=args.explain or pictures,
                            pictures=args.max_pictures if pictures else 0, sdf_out=kind == ".sdf",
                            xlsx_out=kind == ".xlsx", n_jobs=args.n_jobs, scheduler=args.scheduler,

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from .batch_predict import MAX_PICTURES, TOP_FRAGMENTS, predict
 from .batch_train import TASKS, train
 from .cli_errors import CommandError, Terminated
-from .columns import SMILES_NAMES
+from .columns import CHARGES, SMILES_NAMES
 from .io import OUTPUT_FORMATS
 from .io.limits import LIMITS_HELP
 
@@ -147,11 +147,15 @@ def _predict_parser(sub) -> None:
                    "prediction_a, prediction_b, predicted_difference (a - b), changed_part and "
                    "context_part (its exact split over the atoms outside and inside the common "
                    "substructure), measured_difference, common_atoms, changed_atoms_a/_b "
-                   "(atom indices), atom_level, split (pair: each molecule against the other, each "
-                   "difference on the changed atoms it depends on; "
-                   "molecules: each from the mean training prediction), status and error; "
+                   "(atom indices), atom_level, split (pair: each molecule against the other; "
+                   "molecules: each from the mean training prediction), charge (see --charge), "
+                   "status and error; "
                    "regression models only, "
                    "CSV/TSV/XLSX output, scored in this process")
+    p.add_argument("--charge", choices=CHARGES,
+                   help="with --pairs: where a shared atom's share of a difference is drawn: on the "
+                   "changed atoms it depends on (change, the default) or left on the shared atom "
+                   "that holds it (holder)")
     p.add_argument("--measured", nargs=2, metavar=("VALUE_A", "VALUE_B"),
                    help="with --pairs: the two measured-value columns (for measured_difference)")
     p.add_argument("--n-jobs", type=int, default=1, help="processes for scoring (-1: every core)")

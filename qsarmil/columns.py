@@ -17,7 +17,10 @@ PICTURE_COLUMN = "picture"
 # What qsarmil.pairs.compare_frame and `predict --pairs` add per pair of analogues.
 PAIR_COLUMNS = ["prediction_a", "prediction_b", "predicted_difference", "changed_part",
                 "context_part", "measured_difference", "common_atoms", "changed_atoms_a",
-                "changed_atoms_b", "atom_level", "split", "status", "error"]
+                "changed_atoms_b", "atom_level", "split", "charge", "status", "error"]
+# Where the pair split draws a share held at a common atom (qsarmil.attribution), as the charge
+# column and `predict --charge` name it.
+CHARGES = ("change", "holder")
 # Looked for, ignoring case, when --smiles-col is not given; the first name present wins.
 SMILES_NAMES = ("smiles", "canonical_smiles", "isomeric_smiles", "mol", "smi")
 _PREFIX = "qsarmil_"

@@ -189,7 +189,8 @@ class PairComparison:
                 "common_atoms": len(self.common_a),
                 "changed_atoms_a": ",".join(map(str, self.changed_a)),
                 "changed_atoms_b": ",".join(map(str, self.changed_b)),
-                "atom_level": self.atom_level, "split": self.split, "status": "ok", "error": ""}
+                "atom_level": self.atom_level, "split": self.split, "charge": self.charge or "",
+                "status": "ok", "error": ""}
 
     def draw(self, fmt: str = "svg", panel: tuple[int, int] = (420, 300),
              vmax: float | None = None, atom_labels: bool = False,
@@ -348,7 +349,8 @@ def compare_frame(model, frame: pd.DataFrame, smiles_a: str = "smiles_a",
     """:func:`compare` for every row of ``frame`` (one pair per row): a DataFrame with the
     input's columns and, per row, ``prediction_a, prediction_b, predicted_difference,
     changed_part, context_part, measured_difference, common_atoms, changed_atoms_a,
-    changed_atoms_b, atom_level, split, status, error``. A pair that fails keeps its row with status
+    changed_atoms_b, atom_level, split, charge, status, error`` (``charge`` empty where
+    ``split`` is "molecules"). A pair that fails keeps its row with status
     "failed" and the reason."""
     _check_options(split, charge)  # once, not as a failure of every row
     for column in (smiles_a, smiles_b, measured_a, measured_b):

@@ -47,6 +47,19 @@ def test_pairs_come_back_row_for_row_with_the_split(tmp_path, small_model_dir, c
     assert "wrote 7 rows" in summary and "4 failed" in summary and "(id p2)" in summary
 
 
+def test_charge_holder_is_applied_and_recorded(tmp_path, small_model_dir):
+    write_csv(tmp_path / "pairs.csv", ROWS[:2])
+    out = tmp_path / "out.csv"
+    assert run("predict", small_model_dir, tmp_path / "pairs.csv", "-o", out,
+               "--pairs", "a", "b", "--charge", "holder") == 0
+    row = dict(zip(*read_csv(out)))
+    model = QSARModel.load(small_model_dir)
+    held = model.compare(row["a"], row["b"], charge="holder")
+    assert row["charge"] == "holder" and row["split"] == "pair"
+    assert float(row["changed_part"]) == pytest.approx(held.changed_part)
+    assert held.changed_part != pytest.approx(model.compare(row["a"], row["b"]).changed_part)
+
+
 def test_pairs_write_xlsx(tmp_path, small_model_dir):
     write_csv(tmp_path / "pairs.csv", ROWS[:2])
     out = tmp_path / "out.xlsx"
@@ -61,6 +74,7 @@ def test_pairs_write_xlsx(tmp_path, small_model_dir):
     (["-o", "out.csv", "--pairs", "a", "b", "--explain"], "does not combine with --explain"),
     (["-o", "out.csv", "--pairs", "a", "b", "--interval", "0.8"], "does not combine with --interval"),
     (["-o", "out.csv", "--measured", "ya", "yb"], "give --pairs too"),
+    (["-o", "out.csv", "--charge", "holder"], "give --pairs too"),
     (["-o", "out.csv", "--pairs", "a", "x"], "no column 'x'"),
     (["-o", "out.csv", "--pairs", "a", "A"], "same column twice"),
 ])

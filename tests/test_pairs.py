@@ -108,7 +108,12 @@ def test_compare_frame_keeps_every_row(model):
     assert list(out.id) == [1, 2, 3] and list(out.status) == ["ok", "ok", "failed"]
     ok = out[out.status == "ok"]
     np.testing.assert_allclose(ok.changed_part + ok.context_part, ok.predicted_difference, atol=1e-6)
-    assert list(ok.split) == ["pair", "pair"]
+    assert list(ok.split) == ["pair", "pair"] and list(ok.charge) == ["change", "change"]
+    held = compare_frame(model, frame.iloc[:1], charge="holder")
+    assert held.charge.iloc[0] == "holder"
+    holder = compare(model, CRESOL, PHENOL, charge="holder").changed_part
+    assert held.changed_part.iloc[0] == pytest.approx(holder) != ok.changed_part.iloc[0]
+    assert compare_frame(model, frame.iloc[:1], split="molecules").charge.iloc[0] == ""
     np.testing.assert_allclose(ok.measured_difference, [-0.6, 0.5])
     assert "nonsense(" in out.error.iloc[2] or out.error.iloc[2]
     with pytest.raises(ValueError, match="no column 'x'"):
