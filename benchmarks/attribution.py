@@ -47,8 +47,8 @@ on training molecules, benchmarks/attribution_validation.py): each is fitted on 
 the training molecules and scored (R² or accuracy) on the rest, and the one of higher
 validation score is the task's model, refitted on all training molecules; both models' test
 figures are given. A model that splits over atoms is read on its atom contributions; the
-network on its instance weights, each atom holding its fragment's weight (as its pictures
-colour it). Pairs on
+network on its instance weights (milearn_core's KID weights), each atom holding its fragment's
+weight. Pairs on
 the interaction task: each test positive against itself with its aryl halogens removed (label
 1 -> 0); direction = the halogens' summed attribution is positive, faithfulness = it has the
 sign of the model's own predicted log-odds difference.
@@ -75,7 +75,7 @@ from sklearn.svm import SVR
 
 from milearn_core.estimators.kernels import minmax_kernel
 from qsarmil.alerts import make_alert_task, top_fragment_hits
-from qsarmil.attribution import pair_atom_contributions
+from qsarmil.attribution import atom_level_available, pair_atom_contributions
 from qsarmil.data import list_datasets, load_dataset
 from qsarmil.explain import atom_values
 from qsarmil.featurize import MoleculeBagger
@@ -323,10 +323,13 @@ def _split(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _fragment_hits(explanations, key_groups, column: str = "contribution") -> np.ndarray:
     """Every key group holds a fragment ranked (by ``column``) above every fragment outside
-    the key groups."""
+    the key groups; a failed explanation is a miss."""
     hits = []
     for e, groups in zip(explanations, key_groups):
         frame, keys = e.instances, [set(g) for g in groups]
+        if frame is None:
+            hits.append(False)
+            continue
         order = np.argsort(-frame[column].to_numpy())
         touches = [[bool(set(frame.atoms.iloc[k]) & g) for g in keys] for k in order]
         first_other = next((r for r, t in enumerate(touches) if not any(t)), len(order))
@@ -380,14 +383,14 @@ def validation_scores(train) -> dict:
 
 def _key_atom_scores(model, explanations, groups) -> dict:
     """Atom and fragment KID of one model. Models split over atoms are read on their atom
-    contributions; the others on their instance weights, each atom holding its fragment's
-    weight (as their pictures colour it)."""
-    if all(e.atom_contributions is not None for e in explanations):
+    contributions; the others on their instance weights (milearn_core's KID weights), each atom
+    holding its fragment's weight. A failed explanation is a miss."""
+    if atom_level_available(model):
         values, column = [e.atom_contributions for e in explanations], "contribution"
     else:
-        values, column = [atom_values(e.mol.GetNumAtoms(), list(e.instances.atoms),
-                                      e.instances.weight.to_numpy(), combine="max")
-                          for e in explanations], "weight"
+        values, column = [None if e.instances is None else atom_values(
+            e.mol.GetNumAtoms(), list(e.instances.atoms), e.instances.weight.to_numpy(),
+            combine="max") for e in explanations], "weight"
     return {"atom_kid": float(key_atom_hits(values, groups).mean()),
             "fragment_kid": float(_fragment_hits(explanations, groups, column).mean()),
             "read_on": "atom contributions" if column == "contribution" else "instance weights"}
@@ -525,8 +528,10 @@ def markdown(results: dict) -> str:
             lines.append(f"| {name} ({r['scored']} test molecules with key atoms) | {r['chosen']} | "
                          f"{r['score_name']} {r['score']:.3f} | {r['atom_kid']:.3f} | "
                          f"{r['fragment_kid']:.3f} | {r['random_kid']:.3f} |")
+        reads = {m: next(tasks[n]["models"][m]["read_on"] for n in NONADDITIVE_TASKS) for m in CANDIDATES}
         lines += ["", "Both models on each non-additive task (validation score on training molecules "
-                  "-> test score, atom KID / fragment KID):", "",
+                  "-> test score, atom KID / fragment KID; KID read on "
+                  + ", ".join(f"{m}'s {r}" for m, r in reads.items()) + "):", "",
                   "| task | " + " | ".join(CANDIDATES) + " |", "|---|" + "---|" * len(CANDIDATES)]
         for name in NONADDITIVE_TASKS:
             r = tasks[name]

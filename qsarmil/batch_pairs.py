@@ -24,6 +24,9 @@ MISSING = {"", "na", "n/a", "nan", "null", "none"}  # a measured cell read as "n
 
 def check_pair_options(args, output_kind: str) -> None:
     """Refuse what ``--pairs`` cannot combine with, before any file is read."""
+    for option, given in (("--measured", args.measured), ("--charge", args.charge)):
+        if given and not args.pairs:
+            raise CommandError(f"{option} goes with --pairs (the pair columns); give --pairs too")
     clashes = [name for name, given in (("--explain", args.explain), ("--pictures", args.pictures),
                                         ("--interval", args.interval is not None),
                                         ("--scheduler", args.scheduler is not None),
@@ -33,10 +36,6 @@ def check_pair_options(args, output_kind: str) -> None:
                            "the split of its predicted difference (see --help)")
     if output_kind == ".sdf":
         raise CommandError("--pairs writes two molecules per row: give a .csv, .tsv or .xlsx output")
-    if args.measured and not args.pairs:
-        raise CommandError("--measured names the measured-value columns of --pairs; give --pairs too")
-    if args.charge and not args.pairs:
-        raise CommandError("--charge says where --pairs draws a difference; give --pairs too")
 
 
 @dataclass
@@ -91,7 +90,7 @@ class PairScoring:
     """What ``--pairs`` adds per row (the interface of ``batch_predict.Scoring``)."""
 
     model: object
-    charge: str = "change"
+    charge: str | None = None  # None: the default rule, wherever the model splits pairs
     xlsx_out: bool = False
     pictures: int = 0  # no pictures, molecules or explanations in pair mode
     sdf_out: bool = False
@@ -101,6 +100,7 @@ class PairScoring:
         if getattr(self.model, "task_", None) != "regression":
             raise CommandError("--pairs needs a regression model (a classifier's pairs: explain "
                                "each molecule)")
+        from .attribution import pair_level_available
         from .pairs import compare
 
         try:  # a model without signed contributions would fail every row: say so once
@@ -108,6 +108,9 @@ class PairScoring:
         except ValueError as exc:
             raise CommandError(f"--pairs: this model cannot split a predicted difference ({exc})"
                                ) from None
+        if self.charge is not None and not pair_level_available(self.model):
+            raise CommandError("--charge applies to the pair split, which this model cannot give "
+                               "(its pairs are split molecule by molecule); drop --charge")
 
     def columns(self) -> list[str]:
         return list(PAIR_COLUMNS)
@@ -130,7 +133,7 @@ class PairScoring:
         from .pairs import compare
 
         try:
-            values = compare(self.model, *pair, charge=self.charge).to_dict()
+            values = compare(self.model, *pair, charge=self.charge or "change").to_dict()
         except ValueError as exc:  # MoleculeError included: the row fails, not the file
             return self.failed(_which_molecule(" ".join(str(exc).splitlines()), pair[:2]))
         measured = values["measured_difference"]

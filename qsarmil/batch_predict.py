@@ -515,7 +515,7 @@ def predict(args) -> None:
                   else _source(table, args.smiles_column, args.id_column, args.input))
         model = _load_model(args.model)
         _configure(model, 1 if pairs else args.n_jobs)  # pairs are compared in this process
-        scoring = (PairScoring(model, args.charge or "change", xlsx_out=kind == ".xlsx") if pairs else
+        scoring = (PairScoring(model, args.charge, xlsx_out=kind == ".xlsx") if pairs else
                    Scoring(model, _classes(model), explain=args.explain or pictures,
                            pictures=args.max_pictures if pictures else 0, sdf_out=kind == ".sdf",
                            xlsx_out=kind == ".xlsx", n_jobs=args.n_jobs, scheduler=args.scheduler,

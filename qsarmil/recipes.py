@@ -12,8 +12,11 @@ Measured against chemprop in ``benchmarks/physchem.py``.
 ``key_fragment_model()``: for targets set by one fragment rather than a sum over fragments (the
 best of the molecule's groups, or whether any one group passes a threshold). Counts of the Morgan
 environments of radius 0 and 1 centred on each fragment's atoms in the parent molecule; an MIL
-network that scores every fragment and takes the highest score (``pooling="instance_max"``), so
-the winning fragment carries the prediction and the explanation singles it out. The settings
+network that scores every fragment and takes the highest score (``pooling="instance_max"``):
+in regression the winning fragment carries the prediction and the explanation singles it out;
+in classification each class's score is its highest over the fragments (so a fragment that
+speaks strongly for the other class can outweigh the one that passes), and each fragment is
+weighted by its own probability of the predicted class. The settings
 were chosen by validation score on the training molecules of the two such tasks of
 :mod:`qsarmil.nonadditive` (``benchmarks/attribution_validation.py``).
 """
@@ -36,15 +39,20 @@ PHYSCHEM_DESCRIPTORS = ("morgan_atoms", "atompair_parent", "physchem_atoms")
 PHYSCHEM_KERNELS = ("minmax", "linear", "minmax+linear")
 # Radius 1 and the slower, longer training won on validation score (benchmarks/
 # attribution_validation.py): the largest fragment logP, R² 0.843 against 0.757 with the network's
-# defaults and 0.673 at radius 2; a fragment-TPSA threshold, accuracy 0.947 against 0.931 and 0.912.
+# defaults and 0.673 at radius 2 with the same training; a fragment-TPSA threshold, accuracy 0.947
+# against 0.931 and 0.912.
 KEY_FRAGMENT_RADIUS = 1
 KEY_FRAGMENT_NETWORK = {"pooling": "instance_max", "learning_rate": 1e-3, "max_epochs": 300,
                         "patience": 40, "random_state": 0}
 
 
-def _check_task(task: str) -> None:
+def _check_recipe(task: str, model_params: dict) -> None:
     if task not in ("regression", "classification"):
         raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
+    fixed = sorted({"bagger", "estimator", "task"} & set(model_params))
+    if fixed:
+        raise ValueError(f"the recipe sets {', '.join(fixed)}; give task and bagger as the "
+                         "recipe's own arguments, or build a QSARModel for another estimator")
 
 
 def physchem_model(task: str = "regression", bagger: MoleculeBagger | None = None,
@@ -65,7 +73,7 @@ def physchem_model(task: str = "regression", bagger: MoleculeBagger | None = Non
     QSARModel
         Unfitted; it saves and loads as any other (every descriptor set is a named one).
     """
-    _check_task(task)
+    _check_recipe(task, model_params)
     bagger = MoleculeBagger() if bagger is None else clone(bagger)
     bagger.set_params(descriptors=PHYSCHEM_DESCRIPTORS)
     estimator = (BagKernelRegressor(kernels=PHYSCHEM_KERNELS) if task == "regression"
@@ -76,7 +84,7 @@ def physchem_model(task: str = "regression", bagger: MoleculeBagger | None = Non
 def key_fragment_model(task: str = "regression", bagger: MoleculeBagger | None = None,
                        **model_params) -> QSARModel:
     """A :class:`~qsarmil.model.QSARModel` for targets set by one fragment (see the module
-    docstring): the prediction is the highest of the fragments' own scores.
+    docstring): each output's score is its highest over the fragments.
 
     Parameters
     ----------
@@ -84,7 +92,8 @@ def key_fragment_model(task: str = "regression", bagger: MoleculeBagger | None =
         :class:`~milearn_core.MILRegressor` or :class:`~milearn_core.MILClassifier`, both with
         ``KEY_FRAGMENT_NETWORK``'s settings.
     bagger : MoleculeBagger, optional
-        Its other settings are kept (it must cut molecules into fragments); its descriptors
+        Its other settings are kept (it must cut molecules into fragments, without the whole
+        molecule as an instance, which could win the maximum); its descriptors
         become in-parent Morgan counts of radius ``KEY_FRAGMENT_RADIUS`` in 2048 dense columns.
     **model_params
         Passed on to :class:`~qsarmil.model.QSARModel` (``target_name``, ``units``, ...).
@@ -92,14 +101,18 @@ def key_fragment_model(task: str = "regression", bagger: MoleculeBagger | None =
     Returns
     -------
     QSARModel
-        Unfitted. Its explanations give the winning fragment the prediction (regression) and
-        weight every fragment by its own probability of the predicted class (classification);
-        they are not split over atoms, and pictures colour whole fragments.
+        Unfitted. Regression: the winning fragment's contribution is the prediction, the
+        others' 0. Classification: each fragment is weighted by its own probability of the
+        predicted class, and its contribution is the change in probability without it. Neither
+        splits over atoms; pictures colour whole fragments.
     """
-    _check_task(task)
+    _check_recipe(task, model_params)
     bagger = MoleculeBagger() if bagger is None else clone(bagger)
     if bagger.bag_type == "conformers":
         raise ValueError("key_fragment_model needs fragment bags; the bagger makes conformers")
+    if bagger.include_whole:
+        raise ValueError("key_fragment_model needs include_whole=False: the whole molecule as an "
+                         "instance could win the maximum over fragments")
     bagger.set_params(descriptors=("morgan_parent",), morgan_radius=KEY_FRAGMENT_RADIUS,
                       morgan_size=2048, sparse=False)
     network = MILRegressor if task == "regression" else MILClassifier

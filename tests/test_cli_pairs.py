@@ -73,8 +73,9 @@ def test_pairs_write_xlsx(tmp_path, small_model_dir):
     (["-o", "out.sdf", "--pairs", "a", "b"], "give a .csv, .tsv or .xlsx output"),
     (["-o", "out.csv", "--pairs", "a", "b", "--explain"], "does not combine with --explain"),
     (["-o", "out.csv", "--pairs", "a", "b", "--interval", "0.8"], "does not combine with --interval"),
-    (["-o", "out.csv", "--measured", "ya", "yb"], "give --pairs too"),
-    (["-o", "out.csv", "--charge", "holder"], "give --pairs too"),
+    (["-o", "out.csv", "--measured", "ya", "yb"], "--measured goes with --pairs"),
+    (["-o", "out.csv", "--charge", "holder"], "--charge goes with --pairs"),
+    (["-o", "out.sdf", "--charge", "holder", "--explain"], "--charge goes with --pairs"),
     (["-o", "out.csv", "--pairs", "a", "x"], "no column 'x'"),
     (["-o", "out.csv", "--pairs", "a", "A"], "same column twice"),
 ])
@@ -123,6 +124,25 @@ def test_pairs_refuse_a_model_without_signed_contributions(tmp_path, capsys):
     assert run("predict", path, tmp_path / "pairs.csv", "-o", tmp_path / "o.csv", "--pairs", "a", "b") == 2
     assert "cannot split a predicted difference" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_charge_is_refused_where_pairs_are_split_molecule_by_molecule(tmp_path, capsys):
+    from milearn_core import MILRegressor
+    from qsarmil.data import load_dataset
+    from qsarmil.featurize import MoleculeBagger
+
+    data = load_dataset("solubility").iloc[:30]
+    path = tmp_path / "max"  # instance-level pooling: signed contributions, no atom split
+    QSARModel(bagger=MoleculeBagger(descriptors=("morgan_parent",), morgan_size=256, sparse=False),
+              estimator=MILRegressor(pooling="instance_max", max_epochs=2, random_state=0),
+              uncertainty=None).fit(data.smiles, data.target).save(path)
+    write_csv(tmp_path / "pairs.csv", ROWS[:2])
+    assert run("predict", path, tmp_path / "pairs.csv", "-o", tmp_path / "o.csv", "--pairs", "a", "b",
+               "--charge", "holder") == 2
+    assert "drop --charge" in capsys.readouterr().err and not (tmp_path / "o.csv").exists()
+    assert run("predict", path, tmp_path / "pairs.csv", "-o", tmp_path / "o.csv", "--pairs", "a", "b") == 0
+    row = dict(zip(*read_csv(tmp_path / "o.csv")))
+    assert (row["status"], row["split"], row["charge"]) == ("ok", "molecules", "")
 
 
 def test_closed_standard_input_is_one_line(tmp_path, small_model_dir, capsys, monkeypatch):

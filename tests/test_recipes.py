@@ -93,6 +93,11 @@ def test_key_fragment_recipe_settings_and_untouched_bagger():
         key_fragment_model(task="ranking")
     with pytest.raises(ValueError, match="fragment bags"):
         key_fragment_model(bagger=MoleculeBagger(bag_type="conformers"))
+    with pytest.raises(ValueError, match="include_whole=False"):
+        key_fragment_model(bagger=MoleculeBagger(include_whole=True))
+    for recipe in (key_fragment_model, physchem_model):
+        with pytest.raises(ValueError, match="the recipe sets estimator"):
+            recipe(estimator=BagKernelRegressor())
 
 
 def _every_fourth(task):
@@ -101,7 +106,7 @@ def _every_fourth(task):
 
 
 def _weight_kid(explanations, groups) -> float:
-    """Key-atom hits with each atom holding its fragment's weight, as the pictures colour it."""
+    """Key-atom hits with each atom holding its fragment's instance weight."""
     values = [atom_values(e.mol.GetNumAtoms(), list(e.instances.atoms),
                           e.instances.weight.to_numpy(), combine="max") for e in explanations]
     return float(key_atom_hits(values, groups).mean())
