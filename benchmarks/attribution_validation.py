@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 from _common import protocol, save_run
-from attribution import POOL, _score, _split, cliff_pairs, method_means, ours, pair_view, pooled, score_pairs
+from attribution import POOL, _split, cliff_pairs, method_means, ours, pair_view, pooled, score_pairs
 from molecules import molecule_pool
 
 from qsarmil.data import list_datasets, load_dataset
@@ -87,7 +87,8 @@ def key_fragment_settings() -> dict:
                 model = key_fragment_model(task.task, MoleculeBagger(progress=False), uncertainty=None)
                 model.bagger.set_params(morgan_radius=radius)
                 model.set_params(estimator=type(model.estimator)(**network))
-                out[name][f"radius {radius}, {label}"] = _score(model.fit(fit.smiles, fit.y), held_out)
+                out[name][f"radius {radius}, {label}"] = model.fit(fit.smiles, fit.y).score(
+                    held_out.smiles, held_out.y)
         print(f"{name}: {out[name]}", flush=True)
     return out
 
