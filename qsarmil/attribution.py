@@ -39,7 +39,8 @@ from .feature_support import depends_on, feature_occurrences
 __all__ = ["Reference", "atom_bag", "atom_contributions", "atom_level_available",
            "explanation_parts", "pair_atom_contributions", "pair_level_available",
            "reference_prediction", "relative_to_reference",
-           "training_reference", "training_scale", "TRAINING_REFERENCE", "SCALE_QUANTILE", "CHARGES"]
+           "training_reference", "training_scale", "TRAINING_REFERENCE", "SCALE_QUANTILE", "CHARGES",
+           "check_charge"]
 
 TRAINING_REFERENCE = "mean training prediction"
 SCALE_QUANTILE = 0.99  # the training atoms' |contribution| drawn at full colour
@@ -154,8 +155,7 @@ def pair_atom_contributions(model, mol_a: Chem.Mol, mol_b: Chem.Mol, common_a: S
         the common atoms are not two equally long lists of distinct atoms of each molecule,
         or ``charge`` is neither ``"change"`` nor ``"holder"``.
     """
-    if charge not in CHARGES:
-        raise ValueError(f"charge must be 'change' or 'holder', got {charge!r}")
+    check_charge(charge)
     if not pair_level_available(model):
         raise ValueError("this model does not split a difference of predictions over atoms (it "
                          "needs a kernel or additive model on atom-summable in-parent "
@@ -191,6 +191,12 @@ def pair_atom_contributions(model, mol_a: Chem.Mol, mol_b: Chem.Mol, common_a: S
         shares_a, shares_b = _charged_to_change((mol_a, mol_b), (common_a, common_b),
                                                 (shares_a, shares_b), features, settings)
     return shares_a.sum(axis=1), shares_b.sum(axis=1)
+
+
+def check_charge(charge: str) -> None:
+    """A clear error unless ``charge`` names one of :data:`CHARGES`."""
+    if charge not in CHARGES:
+        raise ValueError(f"charge must be {' or '.join(map(repr, CHARGES))}, got {charge!r}")
 
 
 def _charged_to_change(mols: tuple, commons: tuple, shares: tuple, features: np.ndarray,

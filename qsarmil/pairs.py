@@ -45,7 +45,13 @@ import pandas as pd
 from rdkit import Chem
 from rdkit.Chem import rdDepictor, rdFMCS
 
-from .attribution import CHARGES, pair_atom_contributions, pair_level_available, reference_prediction
+from .attribution import (
+    CHARGES,
+    check_charge,
+    pair_atom_contributions,
+    pair_level_available,
+    reference_prediction,
+)
 from .columns import PAIR_COLUMNS
 from .explain import ColorScale, _draw_colorbar, _drawer, _finish, _prepare, colorbar_label
 
@@ -332,8 +338,7 @@ def compare(model, smiles_a: str, smiles_b: str, measured_a: float | None = None
 def _check_options(split: str, charge: str) -> None:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if charge not in CHARGES:
-        raise ValueError(f"charge must be one of {CHARGES}, got {charge!r}")
+    check_charge(charge)
 
 
 def _number(value) -> float | None:

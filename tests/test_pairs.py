@@ -214,7 +214,7 @@ def test_the_difference_is_drawn_on_the_change_it_comes_from(model):
     assert reverse.values_b[0] == pytest.approx(to_change.values_a[0], abs=1e-9)
     assert "on the atoms each difference comes from" in to_change.draw()
     assert model.compare(CRESOL, PHENOL, split="molecules").charge is None
-    with pytest.raises(ValueError, match="charge must be one of"):
+    with pytest.raises(ValueError, match="charge must be 'change' or 'holder'"):
         model.compare(CRESOL, PHENOL, charge="atoms")
 
 
